@@ -271,7 +271,7 @@ mod tests {
     fn aggregates_many_in_brackets() {
         let a = FieldError::required("a", "");
         let b = FieldError::forbidden("b", "may not be set");
-        assert_eq!(aggregate(&[a.clone()]), "a: Required value");
+        assert_eq!(aggregate(std::slice::from_ref(&a)), "a: Required value");
         assert_eq!(
             aggregate(&[a, b]),
             "[a: Required value, b: Forbidden: may not be set]"
