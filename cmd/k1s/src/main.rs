@@ -1,1 +1,62 @@
-fn main() {}
+//! `k1s`: a one-node Kubernetes in one binary.
+
+mod bootstrap;
+mod config;
+mod kubeconfig;
+mod netinfo;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "k1s",
+    version,
+    about = "A one-node Kubernetes in a single binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server and everything else of the node.
+    Server(config::ServerArgs),
+    /// Print the admin kubeconfig (also kept in DATA_DIR/kubeconfig.yaml).
+    Kubeconfig {
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("K1S_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(config::run_server(args))
+        }
+        Command::Kubeconfig { data_dir } => {
+            let path = data_dir.join(kubeconfig::FILE);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read {}: {e} (has `k1s server --data-dir {}` run yet?)",
+                    path.display(),
+                    data_dir.display()
+                )
+            })?;
+            print!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -214,7 +214,9 @@ impl Store {
         namespace: Option<&str>,
         after: u64,
     ) -> Result<Watcher, WatchError> {
-        watch::lock(&self.shared).subscribe(prefix, namespace, after)
+        let mut w = watch::lock(&self.shared).subscribe(prefix, namespace, after)?;
+        w.attach(self.shared.clone());
+        Ok(w)
     }
 }
 

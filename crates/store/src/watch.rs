@@ -142,6 +142,7 @@ impl Hub {
         Ok(Watcher {
             backlog,
             rx,
+            hub: None,
             prefix: prefix.to_string(),
             namespace: namespace.map(str::to_string),
             last_rv: after,
@@ -153,12 +154,17 @@ impl Hub {
 pub struct Watcher {
     backlog: VecDeque<Arc<Event>>,
     rx: broadcast::Receiver<Arc<Event>>,
+    hub: Option<Arc<Mutex<Hub>>>,
     prefix: String,
     namespace: Option<String>,
     last_rv: u64,
 }
 
 impl Watcher {
+    pub(crate) fn attach(&mut self, hub: Arc<Mutex<Hub>>) {
+        self.hub = Some(hub);
+    }
+
     /// The next event; waits for one.
     pub async fn next(&mut self) -> Result<Arc<Event>, WatchError> {
         if let Some(e) = self.backlog.pop_front() {
@@ -185,5 +191,22 @@ impl Watcher {
     /// The resourceVersion of the last event delivered (or the start point).
     pub fn last_rv(&self) -> u64 {
         self.last_rv
+    }
+
+    /// A resourceVersion this watcher has fully caught up to, for bookmarks:
+    /// the store's current one when nothing is pending for it, else the last
+    /// delivered. (The hub records the current version and sends its event
+    /// under one lock, so an empty queue after reading it means every event
+    /// up to it was delivered or was not in scope.)
+    pub fn progress_rv(&self) -> u64 {
+        let Some(hub) = &self.hub else {
+            return self.last_rv;
+        };
+        let current = lock(hub).current_rv();
+        if self.backlog.is_empty() && self.rx.is_empty() {
+            current.max(self.last_rv)
+        } else {
+            self.last_rv
+        }
     }
 }

@@ -1,0 +1,566 @@
+//! In-process API tests: the router over a temporary redb, no TLS, no network.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use k1s_apiserver::{Api, AppState, ClusterConfig};
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-token";
+
+struct Server {
+    app: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(k1s_store::Store::open(&dir.path().join("db")).unwrap());
+    let api = Api::new(store, ClusterConfig::default());
+    let app = AppState {
+        api,
+        token: Arc::new(TOKEN.into()),
+        metrics: Default::default(),
+        openapi: Arc::new(k1s_openapi::OpenApi::build()),
+        server_address: Arc::new("127.0.0.1:6443".into()),
+        started: std::time::Instant::now(),
+        ready: Arc::new(AtomicBool::new(true)),
+    };
+    let s = Server { app, _dir: dir };
+    for ns in ["default", "kube-system"] {
+        let (code, body) = s
+            .call(
+                "POST",
+                "/api/v1/namespaces",
+                Some(json!({"metadata": {"name": ns}})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+    }
+    s
+}
+
+impl Server {
+    async fn raw(&self, req: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+        let resp = k1s_apiserver::router(self.app.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, headers, body)
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        accept: &str,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", content_type)
+            .header("accept", accept)
+            .body(body.map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
+        let (status, _, body) = self.raw(req).await;
+        let v = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        (status, v)
+    }
+
+    async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.request(
+            method,
+            uri,
+            "application/json",
+            "application/json",
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+}
+
+fn cm(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": name}}, "data": {"k": "v"}})
+}
+
+#[tokio::test]
+async fn requests_without_the_token_are_unauthorized() {
+    let s = server().await;
+    let req = Request::builder()
+        .uri("/api/v1/namespaces")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = s.raw(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["reason"], "Unauthorized");
+    let req = Request::builder()
+        .uri("/readyz")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = s.raw(req).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"ok".as_slice())
+    );
+    let req = Request::builder()
+        .uri("/version")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = s.raw(req).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("32"))
+    );
+}
+
+#[tokio::test]
+async fn create_get_conflict_and_delete() {
+    let s = server().await;
+    let (code, created) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(cm("a")),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(created["kind"], "ConfigMap");
+    assert!(created["metadata"]["uid"].as_str().unwrap().len() == 36);
+    let (code, again) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(cm("a")),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(again["message"], "configmaps \"a\" already exists");
+
+    let mut stale = created.clone();
+    let (code, _) = s
+        .call(
+            "PUT",
+            "/api/v1/namespaces/default/configmaps/a",
+            Some(json!({"metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "w"}})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    stale["data"]["k"] = json!("old");
+    let (code, err) = s
+        .call(
+            "PUT",
+            "/api/v1/namespaces/default/configmaps/a",
+            Some(stale),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(err["reason"], "Conflict");
+
+    let (code, _) = s
+        .call("DELETE", "/api/v1/namespaces/default/configmaps/a", None)
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, err) = s
+        .call("GET", "/api/v1/namespaces/default/configmaps/a", None)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(err["details"], json!({"name": "a", "kind": "configmaps"}));
+}
+
+#[tokio::test]
+async fn a_missing_namespace_is_refused() {
+    let s = server().await;
+    let (code, err) = s
+        .call("POST", "/api/v1/namespaces/nope/configmaps", Some(cm("a")))
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(err["message"], "namespaces \"nope\" not found");
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing() {
+    let s = server().await;
+    let (code, obj) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps?dryRun=All",
+            Some(cm("dry")),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(obj["metadata"]["name"], "dry");
+    let (code, _) = s
+        .call("GET", "/api/v1/namespaces/default/configmaps/dry", None)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn strict_field_validation_rejects_unknown_fields_and_warn_warns() {
+    let s = server().await;
+    let mut body = cm("strict");
+    body["spec"] = json!({"foo": 1});
+    let (code, err) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(err["message"], "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"spec\"");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/default/configmaps?fieldValidation=Warn")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, headers, _) = s.raw(req).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        headers.get("warning").unwrap(),
+        "299 - \"unknown field \\\"spec\\\"\""
+    );
+}
+
+#[tokio::test]
+async fn lists_chunk_and_filter() {
+    let s = server().await;
+    for n in ["a", "b", "c", "d", "e"] {
+        s.call("POST", "/api/v1/namespaces/default/configmaps", Some(cm(n)))
+            .await;
+    }
+    let (_, page) = s
+        .call("GET", "/api/v1/namespaces/default/configmaps?limit=2", None)
+        .await;
+    assert_eq!(page["kind"], "ConfigMapList");
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&page), ["a", "b"]);
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    let (_, next) = s
+        .call(
+            "GET",
+            &format!("/api/v1/namespaces/default/configmaps?limit=2&continue={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(names(&next), ["c", "d"]);
+    assert_eq!(
+        next["metadata"]["resourceVersion"],
+        page["metadata"]["resourceVersion"]
+    );
+    let (_, sel) = s
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps?labelSelector=app+in+(b,e)",
+            None,
+        )
+        .await;
+    assert_eq!(names(&sel), ["b", "e"]);
+    let (_, field) = s
+        .call(
+            "GET",
+            "/api/v1/configmaps?fieldSelector=metadata.name%3Dc",
+            None,
+        )
+        .await;
+    assert_eq!(names(&field), ["c"]);
+    let (code, err) = s
+        .call("GET", "/api/v1/configmaps?fieldSelector=spec.foo%3Dc", None)
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{err}");
+}
+
+#[tokio::test]
+async fn table_output_for_kubectl() {
+    let s = server().await;
+    s.call(
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some(cm("t")),
+    )
+    .await;
+    let (code, table) = s
+        .request(
+            "GET",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(table["kind"], "Table");
+    let cols: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cols, ["Name", "Data", "Age"]);
+    assert_eq!(table["rows"][0]["cells"][0], "t");
+    assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+}
+
+#[tokio::test]
+async fn watch_from_a_compacted_version_reports_gone() {
+    let s = server().await;
+    let (code, text) = s
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=0&timeoutSeconds=1",
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{text}");
+    // A store opened with history holds only events since it opened: older is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let store = k1s_store::Store::open(&path).unwrap();
+        for i in 0..3 {
+            let k = k1s_store::Key::new("configmaps", "default", format!("c{i}"));
+            store
+                .write(move |tx| tx.put(&k, json!({"metadata": {"name": "x"}})))
+                .await
+                .unwrap();
+        }
+    }
+    let store = Arc::new(k1s_store::Store::open(&path).unwrap());
+    let mut app = s.app.clone();
+    app.api = Api::new(store, ClusterConfig::default());
+    let s2 = Server { app, _dir: dir };
+    let (code, line) = s2
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=1",
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(line["type"], "ERROR");
+    assert_eq!(line["object"]["code"], 410);
+    assert_eq!(line["object"]["reason"], "Expired");
+    assert_eq!(line["object"]["message"], "too old resource version: 1 (3)");
+}
+
+#[tokio::test]
+async fn status_writes_only_touch_status_and_spec_bumps_generation() {
+    let s = server().await;
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+        "status": {"replicas": 99}});
+    let (code, created) = s
+        .call(
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            Some(deploy),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert!(
+        created["status"].get("replicas").is_none(),
+        "status is not settable on create: {created}"
+    );
+    let mut st = created.clone();
+    st["status"] = json!({"replicas": 1});
+    st["spec"]["replicas"] = json!(5);
+    let (code, after) = s
+        .call(
+            "PUT",
+            "/apis/apps/v1/namespaces/default/deployments/web/status",
+            Some(st),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{after}");
+    assert_eq!(after["status"]["replicas"], 1);
+    assert_eq!(after["spec"]["replicas"], 1);
+    assert_eq!(after["metadata"]["generation"], 1);
+    let (code, scaled) = s
+        .request(
+            "PATCH",
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+            "application/merge-patch+json",
+            "application/json",
+            Some(r#"{"spec":{"replicas":4}}"#.into()),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{scaled}");
+    assert_eq!(scaled["kind"], "Scale");
+    assert_eq!(scaled["spec"]["replicas"], 4);
+    let (_, got) = s
+        .call(
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            None,
+        )
+        .await;
+    assert_eq!(got["metadata"]["generation"], 2);
+    assert_eq!(got["spec"]["replicas"], 4);
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_and_node_ports() {
+    let s = server().await;
+    let svc = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec});
+    let (code, a) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc("a", json!({"ports": [{"port": 80}]}))),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{a}");
+    let ip: std::net::Ipv4Addr = a["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
+    assert!("10.96.0.0/12"
+        .parse::<ipnet::Ipv4Net>()
+        .unwrap()
+        .contains(&ip));
+    assert_eq!(a["spec"]["clusterIPs"], json!([ip.to_string()]));
+
+    let (code, err) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc(
+                "b",
+                json!({"clusterIP": ip.to_string(), "ports": [{"port": 80}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["message"], format!("Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"));
+    let (code, err) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc(
+                "b",
+                json!({"clusterIP": "10.0.0.5", "ports": [{"port": 80}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["message"], "Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.0.0.5\"}: failed to allocate IP 10.0.0.5: the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.96.0.0/12");
+
+    let (code, np) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc(
+                "np",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{np}");
+    assert_eq!(np["spec"]["ports"][0]["nodePort"], 30080);
+    let (code, err) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc(
+                "np2",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["message"], "Service \"np2\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated");
+    // Deleting releases the port for the next Service.
+    s.call("DELETE", "/api/v1/namespaces/default/services/np", None)
+        .await;
+    let (code, _) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc(
+                "np2",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    // NodePort → ClusterIP drops the node port.
+    let (code, cip) = s
+        .request(
+            "PATCH",
+            "/api/v1/namespaces/default/services/np2",
+            "application/merge-patch+json",
+            "application/json",
+            Some(r#"{"spec":{"type":"ClusterIP","ports":[{"port":80}]}}"#.into()),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{cip}");
+    assert!(cip["spec"]["ports"][0].get("nodePort").is_none(), "{cip}");
+    let (code, _) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(svc(
+                "np3",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn discovery_lists_resources() {
+    let s = server().await;
+    let (_, v1) = s.call("GET", "/api/v1", None).await;
+    assert_eq!(v1["groupVersion"], "v1");
+    let (_, apps) = s.call("GET", "/apis/apps/v1", None).await;
+    assert!(apps["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "deployments/scale"));
+    let (code, agg) = s
+        .request(
+            "GET",
+            "/apis",
+            "application/json",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(agg["kind"], "APIGroupDiscoveryList");
+    let (code, err) = s.call("GET", "/api/v1/widgets", None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(
+        err["message"],
+        "the server could not find the requested resource"
+    );
+}
