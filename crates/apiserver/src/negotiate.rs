@@ -70,6 +70,10 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
             ))
         }),
         "application/yaml" => decode_yaml(body),
+        // kubectl's typed clients (kubectl create deployment|service|configmap …) send protobuf.
+        PROTOBUF => k1s_protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        }),
         _ => Err(ApiError::unsupported_media_type(
             content_type,
             &[JSON, YAML, PROTOBUF],
