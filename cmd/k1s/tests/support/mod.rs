@@ -1,0 +1,254 @@
+//! End-to-end harness: runs `k1s server` inside a network namespace the
+//! test creates (only `lo` in it) and drives it with the real kubectl
+//! through `ip netns exec`, so no packet leaves the namespace. Everything it
+//! creates — namespace, data directory, process — goes away on drop, also
+//! when the test fails.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The node address inside the test namespace (the Vagrant lab's address plan).
+pub const NODE_IP: &str = "192.168.56.10";
+
+/// How long k1s may take to answer /readyz before a test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct Cluster {
+    pub netns: String,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// kubectl's HOME, so its discovery cache is per test.
+    home: PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+fn must(cmd: &mut Command) {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Cluster {
+    /// A fresh namespace with a fresh k1s.
+    pub fn start() -> Cluster {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let netns = format!("k1s-e2e-{}-{n}", std::process::id());
+        must(Command::new("ip").args(["netns", "add", &netns]));
+        must(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]));
+        // The node's own address lives on a veth whose both ends stay in the
+        // namespace: traffic to it is local delivery, it never leaves.
+        must(Command::new("ip").args([
+            "-n",
+            &netns,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0-peer",
+        ]));
+        must(Command::new("ip").args([
+            "-n",
+            &netns,
+            "addr",
+            "add",
+            &format!("{NODE_IP}/24"),
+            "dev",
+            "eth0",
+        ]));
+        must(Command::new("ip").args(["-n", &netns, "link", "set", "eth0", "up"]));
+        must(Command::new("ip").args(["-n", &netns, "link", "set", "eth0-peer", "up"]));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("kubectl home");
+        let mut c = Cluster {
+            netns,
+            dir,
+            child: None,
+            home,
+        };
+        c.launch();
+        c
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("kubeconfig.yaml")
+    }
+
+    /// Starts the k1s process and waits until it is ready.
+    pub fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("k1s.log"))
+            .expect("log file");
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                env!("CARGO_BIN_EXE_k1s"),
+                "server",
+            ])
+            .args(["--data-dir", self.data_dir().to_str().unwrap_or_default()])
+            .args(["--node-ip", NODE_IP, "--node-name", "node1"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting k1s");
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.kubeconfig().exists() {
+                let out = self.kubectl(&["get", "--raw", "/readyz"]);
+                if out.status.success() {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("k1s did not become ready; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("k1s.log")).unwrap_or_default()
+    }
+
+    /// Sends `signal` to k1s and waits for it to exit.
+    pub fn stop(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            // `ip netns exec` execs k1s, so the child PID is k1s itself.
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn kubectl_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns, "kubectl"])
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .env("HOME", &self.home)
+            .env_remove("KUBECONFIG");
+        cmd
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        run(&mut self.kubectl_cmd(args))
+    }
+
+    /// Runs kubectl with `stdin` as input.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .kubectl_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("writing stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}\nk1s log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// kubectl that must fail; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed, printed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Writes `text` to a file in the test directory and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).expect("writing test file");
+        p.to_string_lossy().into_owned()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop("KILL");
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
+}
+
+/// Replaces runs of spaces so column layout changes from AGE widths do not matter.
+pub fn squeeze(s: &str) -> String {
+    s.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until `f` returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
