@@ -71,6 +71,44 @@ async fn ensure_field(
     Ok(())
 }
 
+/// Makes the stored object's annotations include `wanted`.
+async fn ensure_annotations(
+    api: &Api,
+    r: &'static ResourceInfo,
+    name: &str,
+    wanted: Value,
+) -> anyhow::Result<()> {
+    let mut current = api
+        .get(r, None, name)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let Some(wanted) = wanted.as_object() else {
+        return Ok(());
+    };
+    let annotations = &mut current["metadata"]["annotations"];
+    if wanted.iter().all(|(k, v)| annotations.get(k) == Some(v)) {
+        return Ok(());
+    }
+    for (k, v) in wanted {
+        annotations[k] = v.clone();
+    }
+    api.update(r, None, name, current, None, &opts())
+        .await
+        .map_err(|e| anyhow::anyhow!("annotating node {name}: {}", e.message))?;
+    Ok(())
+}
+
+/// The cluster's configuration, on the Node like k3s's node-args, so
+/// `kubectl cluster-info dump | grep service-cluster-ip-range` finds it.
+fn node_args(args: &ServerArgs) -> Value {
+    json!({
+        "k1s.io/service-cluster-ip-range": args.service_cidr.to_string(),
+        "k1s.io/service-node-port-range": format!("{}-{}", args.service_node_port_range.start(), args.service_node_port_range.end()),
+        "k1s.io/cluster-cidr": args.cluster_cidr.to_string(),
+        "k1s.io/cluster-dns": args.cluster_dns.to_string(),
+        "k1s.io/cluster-domain": args.cluster_domain,
+    })
+}
+
 pub async fn run(api: &Api, node: &Node, args: &ServerArgs) -> anyhow::Result<()> {
     let (dropped, added) = api
         .repair_allocations()
@@ -117,14 +155,9 @@ pub async fn run(api: &Api, node: &Node, args: &ServerArgs) -> anyhow::Result<()
         "endpoints",
     )
     .await?;
-    ensure_field(
-        api,
-        resource("", "nodes")?,
-        None,
-        node_object(node, args),
-        "status",
-    )
-    .await?;
+    let nodes = resource("", "nodes")?;
+    ensure_field(api, nodes, None, node_object(node), "status").await?;
+    ensure_annotations(api, nodes, &node.name, node_args(args)).await?;
     ensure(
         api,
         resource("coordination.k8s.io", "leases")?,
@@ -211,7 +244,7 @@ fn os_image() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn node_object(node: &Node, _args: &ServerArgs) -> Value {
+fn node_object(node: &Node) -> Value {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -184,6 +184,18 @@ pub static RESOURCES: &[ResourceInfo] = &[
         ..core("Pod", "pods", "pod", true)
     },
     ResourceInfo {
+        short_names: &["rc"],
+        categories: &["all"],
+        subresources: &[SCALE, sub("status", "ReplicationController", STATUS_VERBS)],
+        storage_version_hash: "Jond2If31h0=",
+        ..core(
+            "ReplicationController",
+            "replicationcontrollers",
+            "replicationcontroller",
+            true,
+        )
+    },
+    ResourceInfo {
         storage_version_hash: "S6u1pOWzb84=",
         ..core("Secret", "secrets", "secret", true)
     },
@@ -205,6 +217,14 @@ pub static RESOURCES: &[ResourceInfo] = &[
         ],
         storage_version_hash: "0/CO1lhkEBI=",
         ..core("Service", "services", "service", true)
+    },
+    ResourceInfo {
+        group: "apps",
+        short_names: &["ds"],
+        categories: &["all"],
+        subresources: &[sub("status", "DaemonSet", STATUS_VERBS)],
+        storage_version_hash: "dd7pWHUlMKQ=",
+        ..core("DaemonSet", "daemonsets", "daemonset", true)
     },
     ResourceInfo {
         group: "apps",

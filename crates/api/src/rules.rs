@@ -204,6 +204,10 @@ static SERVICE: Rules<core::Service> = Rules::checks(true, service_create, servi
     .prepare(service_prepare_create, service_prepare_update)
     .complete();
 static BINDING: Plain<core::Binding> = Plain::new(false, false);
+// Served so `kubectl cluster-info dump` and clients that list them work;
+// no controller acts on them in k1s.
+static REPLICATION_CONTROLLER: Plain<core::ReplicationController> = Plain::new(true, true);
+static DAEMON_SET: Plain<apps_api::DaemonSet> = Plain::new(true, true);
 static DEPLOYMENT: Rules<apps_api::Deployment> = Rules::checks(
     true,
     apps::validate_deployment_create,
@@ -242,6 +246,8 @@ pub(crate) fn strategy(r: &ResourceInfo) -> &'static dyn Strategy {
         ("", "ServiceAccount") => &SERVICE_ACCOUNT,
         ("", "Service") => &SERVICE,
         ("", "Binding") => &BINDING,
+        ("", "ReplicationController") => &REPLICATION_CONTROLLER,
+        ("apps", "DaemonSet") => &DAEMON_SET,
         ("apps", "Deployment") => &DEPLOYMENT,
         ("apps", "ReplicaSet") => &REPLICASET,
         ("coordination.k8s.io", "Lease") => &LEASE,

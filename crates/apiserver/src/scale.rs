@@ -35,8 +35,23 @@ pub fn to_scale(obj: &Value) -> Value {
     })
 }
 
-/// A LabelSelector as the query string kube puts in `status.selector`.
+/// A selector as the query string kube puts in `status.selector`: a
+/// LabelSelector (apps) or a plain label map (ReplicationController).
 fn selector_string(sel: &Value) -> String {
+    let is_label_selector =
+        sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some();
+    if !is_label_selector {
+        let mut parts: Vec<String> = sel
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        parts.sort();
+        return parts.join(",");
+    }
     let mut parts: Vec<String> = sel["matchLabels"]
         .as_object()
         .map(|m| {

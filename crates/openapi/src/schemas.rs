@@ -80,6 +80,11 @@ static KNOWN: &[Known] = &[
         add::<core::v1::Pod>,
     ),
     kind(
+        "io.k8s.api.core.v1.ReplicationController",
+        &[("", "v1", "ReplicationController")],
+        add::<core::v1::ReplicationController>,
+    ),
+    kind(
         "io.k8s.api.core.v1.Secret",
         &[("", "v1", "Secret")],
         add::<core::v1::Secret>,
@@ -93,6 +98,11 @@ static KNOWN: &[Known] = &[
         "io.k8s.api.core.v1.Service",
         &[("", "v1", "Service")],
         add::<core::v1::Service>,
+    ),
+    kind(
+        "io.k8s.api.apps.v1.DaemonSet",
+        &[("apps", "v1", "DaemonSet")],
+        add::<apps::v1::DaemonSet>,
     ),
     kind(
         "io.k8s.api.apps.v1.Deployment",

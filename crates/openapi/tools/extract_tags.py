@@ -29,7 +29,7 @@ PACKAGES = [
 # List kinds whose schemas are written here (k8s-openapi has no schema for List<T>).
 LIST_KINDS = {"ConfigMapList", "EndpointsList", "EventList", "NamespaceList", "NodeList", "PodList",
               "SecretList", "ServiceAccountList", "ServiceList", "DeploymentList", "ReplicaSetList",
-              "LeaseList", "EndpointSliceList"}
+              "LeaseList", "EndpointSliceList", "ReplicationControllerList", "DaemonSetList"}
 
 # Option structs whose fields kube-apiserver publishes as query parameters.
 OPTION_STRUCTS = ["io.k8s.apimachinery.pkg.apis.meta.v1." + n for n in
