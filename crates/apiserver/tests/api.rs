@@ -17,9 +17,13 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(ClusterConfig::default()).await
+}
+
+async fn server_with(cluster: ClusterConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(k1s_store::Store::open(&dir.path().join("db")).unwrap());
-    let api = Api::new(store, ClusterConfig::default());
+    let api = Api::new(store, cluster);
     let app = AppState {
         api,
         token: Arc::new(TOKEN.into()),
@@ -563,4 +567,227 @@ async fn discovery_lists_resources() {
         err["message"],
         "the server could not find the requested resource"
     );
+}
+
+fn small_ranges() -> ClusterConfig {
+    ClusterConfig {
+        service: k1s_api::validation::ServiceConfig {
+            // 6 usable addresses, 3 node ports.
+            service_cidr: "10.96.0.0/29".parse().unwrap(),
+            node_port_range: 30000..=30002,
+        },
+    }
+}
+
+fn service(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
+}
+
+#[tokio::test]
+async fn allocators_exhaust_and_reuse_released_values() {
+    let s = server_with(small_ranges()).await;
+    let mut ips = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let (code, svc) = s
+            .call(
+                "POST",
+                "/api/v1/namespaces/default/services",
+                Some(service(&format!("s{i}"), json!({"ports": [{"port": 80}]}))),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{svc}");
+        ips.insert(svc["spec"]["clusterIP"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    assert!(
+        !ips.contains("10.96.0.0") && !ips.contains("10.96.0.7"),
+        "network and broadcast are never handed out: {ips:?}"
+    );
+    let (code, err) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(service("full", json!({"ports": [{"port": 80}]}))),
+        )
+        .await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        err["message"],
+        "Internal error occurred: failed to allocate a serviceIP: range is full"
+    );
+    // Headless and ExternalName Services need no address even when the range is full.
+    let (code, _) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(service(
+                "headless",
+                json!({"clusterIP": "None", "ports": [{"port": 80}]}),
+            )),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    s.call("DELETE", "/api/v1/namespaces/default/services/s3", None)
+        .await;
+    let (code, svc) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(service("again", json!({"ports": [{"port": 80}]}))),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert!(ips.contains(svc["spec"]["clusterIP"].as_str().unwrap()));
+
+    // Three node ports, then the range is full; changing type to ExternalName frees both kinds.
+    for i in 0..3 {
+        let (code, svc) = s
+            .call(
+                "PUT",
+                &format!("/api/v1/namespaces/default/services/s{i}"),
+                Some({
+                    let (_, mut cur) = s
+                        .call(
+                            "GET",
+                            &format!("/api/v1/namespaces/default/services/s{i}"),
+                            None,
+                        )
+                        .await;
+                    cur["spec"]["type"] = json!("NodePort");
+                    cur
+                }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{svc}");
+    }
+    let (_, mut cur) = s
+        .call("GET", "/api/v1/namespaces/default/services/s4", None)
+        .await;
+    cur["spec"]["type"] = json!("NodePort");
+    let (code, err) = s
+        .call("PUT", "/api/v1/namespaces/default/services/s4", Some(cur))
+        .await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        err["message"],
+        "Internal error occurred: failed to allocate a nodePort: range is full"
+    );
+    let (code, svc) = s
+        .request("PATCH", "/api/v1/namespaces/default/services/s0", "application/merge-patch+json", "application/json",
+            Some(r#"{"spec":{"type":"ExternalName","externalName":"db.example.com","clusterIP":null,"clusterIPs":null,"ports":null}}"#.into()))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    assert!(svc["spec"].get("clusterIP").is_none(), "{svc}");
+    let (_, mut cur) = s
+        .call("GET", "/api/v1/namespaces/default/services/s4", None)
+        .await;
+    cur["spec"]["type"] = json!("NodePort");
+    let (code, svc) = s
+        .call("PUT", "/api/v1/namespaces/default/services/s4", Some(cur))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{svc}");
+    let (code, _) = s
+        .call(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some(service("fits-again", json!({"ports": [{"port": 80}]}))),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_never_share_an_address() {
+    let s = Arc::new(server().await);
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let spec = if i % 3 == 0 {
+                json!({"type": "NodePort", "ports": [{"port": 80}]})
+            } else {
+                json!({"ports": [{"port": 80}]})
+            };
+            let (code, svc) = s
+                .call(
+                    "POST",
+                    "/api/v1/namespaces/default/services",
+                    Some(service(&format!("c{i}"), spec)),
+                )
+                .await;
+            assert_eq!(code, StatusCode::CREATED, "{svc}");
+            (
+                svc["spec"]["clusterIP"].as_str().unwrap().to_string(),
+                svc["spec"]["ports"][0]["nodePort"].as_u64(),
+            )
+        }));
+    }
+    let mut ips = std::collections::BTreeSet::new();
+    let mut ports = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (ip, np) = t.await.unwrap();
+        assert!(ips.insert(ip));
+        if let Some(np) = np {
+            assert!(ports.insert(np));
+        }
+    }
+    assert_eq!((ips.len(), ports.len()), (60, 20));
+}
+
+#[tokio::test]
+async fn allocations_are_repaired_from_stored_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let ip = {
+        let store = Arc::new(k1s_store::Store::open(&path).unwrap());
+        let api = Api::new(store.clone(), ClusterConfig::default());
+        let ns = k1s_api::resource::lookup("", "namespaces").unwrap();
+        api.create(
+            ns,
+            None,
+            json!({"metadata": {"name": "default"}}),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        let svcs = k1s_api::resource::lookup("", "services").unwrap();
+        let w = api
+            .create(
+                svcs,
+                Some("default"),
+                service(
+                    "kept",
+                    json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}),
+                ),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        // A stray allocation no Service holds (as a crash in an older version could leave).
+        store
+            .write(|tx| -> Result<(), k1s_store::StoreError> {
+                tx.allocate("clusterip/10.96.7.7", "default/ghost");
+                tx.release(&format!("nodeport/{}", 30080));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        w.object["spec"]["clusterIP"].as_str().unwrap().to_string()
+    };
+    let store = Arc::new(k1s_store::Store::open(&path).unwrap());
+    let api = Api::new(store.clone(), ClusterConfig::default());
+    assert_eq!(api.repair_allocations().await.unwrap(), (1, 1));
+    assert_eq!(store.allocation("clusterip/10.96.7.7").unwrap(), None);
+    assert_eq!(
+        store.allocation("nodeport/30080").unwrap().as_deref(),
+        Some("default/kept")
+    );
+    assert_eq!(
+        store
+            .allocation(&format!("clusterip/{ip}"))
+            .unwrap()
+            .as_deref(),
+        Some("default/kept")
+    );
+    assert_eq!(api.repair_allocations().await.unwrap(), (0, 0));
 }
