@@ -156,7 +156,14 @@ pub async fn run(api: &Api, node: &Node, args: &ServerArgs) -> anyhow::Result<()
     )
     .await?;
     let nodes = resource("", "nodes")?;
-    ensure_field(api, nodes, None, node_object(node), "status").await?;
+    ensure_field(
+        api,
+        nodes,
+        None,
+        node_object(node, &args.data_dir),
+        "status",
+    )
+    .await?;
     ensure_annotations(api, nodes, &node.name, node_args(args)).await?;
     ensure(
         api,
@@ -244,13 +251,36 @@ fn os_image() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn node_object(node: &Node) -> Value {
+/// Size of the filesystem holding `dir`, in KiB (the node's ephemeral storage).
+fn disk_kib(dir: &std::path::Path) -> u64 {
+    nix::sys::statvfs::statvfs(dir)
+        .map(|s| s.blocks() as u64 * s.fragment_size() as u64 / 1024)
+        .unwrap_or(0)
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A kubelet-style condition that reports no pressure.
+fn no_pressure(kind: &str, reason: &str, message: &str, now: &str) -> Value {
+    json!({"type": kind, "status": "False", "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now})
+}
+
+fn node_object(node: &Node, data_dir: &std::path::Path) -> Value {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let mem_ki = memory_bytes() / 1024;
     let now = objects::now_rfc3339();
-    let resources = json!({"cpu": cpus.to_string(), "memory": format!("{mem_ki}Ki"), "pods": "110", "ephemeral-storage": "0"});
+    let resources = json!({
+        "cpu": cpus.to_string(),
+        "memory": format!("{mem_ki}Ki"),
+        "pods": "110",
+        "ephemeral-storage": format!("{}Ki", disk_kib(data_dir)),
+    });
     json!({
         "metadata": {
             "name": node.name,
@@ -270,19 +300,24 @@ fn node_object(node: &Node) -> Value {
                 {"type": "InternalIP", "address": node.ip.to_string()},
                 {"type": "Hostname", "address": node.name},
             ],
-            "conditions": [{
-                "type": "Ready",
-                "status": "True",
-                "reason": "KubeletReady",
-                "message": "k1s is posting ready status",
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": now,
-            }],
+            "conditions": [
+                no_pressure("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available", &now),
+                no_pressure("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", &now),
+                no_pressure("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available", &now),
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                },
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
-                "machineID": "",
-                "systemUUID": "",
-                "bootID": "",
+                "machineID": read_trimmed("/etc/machine-id"),
+                "systemUUID": read_trimmed("/sys/class/dmi/id/product_uuid"),
+                "bootID": read_trimmed("/proc/sys/kernel/random/boot_id"),
                 "kernelVersion": kernel_version(),
                 "osImage": os_image(),
                 "containerRuntimeVersion": concat!("k1s://", env!("CARGO_PKG_VERSION")),
