@@ -254,7 +254,7 @@ fn os_image() -> String {
 /// Size of the filesystem holding `dir`, in KiB (the node's ephemeral storage).
 fn disk_kib(dir: &std::path::Path) -> u64 {
     nix::sys::statvfs::statvfs(dir)
-        .map(|s| s.blocks() as u64 * s.fragment_size() as u64 / 1024)
+        .map(|s| s.blocks() * s.fragment_size() / 1024)
         .unwrap_or(0)
 }
 
