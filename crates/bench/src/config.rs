@@ -1,0 +1,126 @@
+//! Command-line flags and the sizes they resolve to.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "k1s-bench",
+    about = "Benchmarks k1s's API server in a private network namespace and prints each figure against its target"
+)]
+pub struct Args {
+    /// The k1s binary (default: `k1s` next to this binary, i.e. the same target dir).
+    #[arg(long)]
+    pub k1s: Option<PathBuf>,
+    /// A small run for smoke tests: 1,000 objects and fewer samples.
+    #[arg(long)]
+    pub quick: bool,
+    /// Objects for create throughput, LIST and the Service test [default: 10000, --quick 1000].
+    #[arg(long)]
+    pub objects: Option<usize>,
+    /// Concurrent clients for the create tests.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Sequential GETs for the latency figure [default: 2000, --quick 300].
+    #[arg(long)]
+    pub gets: Option<usize>,
+    /// LIST repetitions [default: 10, --quick 5].
+    #[arg(long)]
+    pub lists: Option<usize>,
+    /// Watch streams for the fan-out test.
+    #[arg(long, default_value_t = 100)]
+    pub watchers: usize,
+    /// Events sent to the watchers, one at a time [default: 200, --quick 50].
+    #[arg(long)]
+    pub events: Option<usize>,
+    /// Services per throughput bucket [default: 1000, --quick 250].
+    #[arg(long)]
+    pub bucket: Option<usize>,
+    /// Skip the Service allocator test.
+    #[arg(long)]
+    pub skip_services: bool,
+    /// Negotiate HTTP/2 (one multiplexed connection, like client-go) instead of HTTP/1.1 keep-alive.
+    #[arg(long)]
+    pub http2: bool,
+    /// Tokio worker threads of the benchmark's client.
+    #[arg(long, default_value_t = 2)]
+    pub client_threads: usize,
+    /// Give up after this many seconds in all.
+    #[arg(long, default_value_t = 900)]
+    pub timeout: u64,
+    /// Exit with status 2 when a target is missed.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Resolved sizes of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub objects: usize,
+    pub concurrency: usize,
+    pub gets: usize,
+    pub lists: usize,
+    pub watchers: usize,
+    pub events: usize,
+    pub bucket: usize,
+    pub skip_services: bool,
+    pub http2: bool,
+    pub client_threads: usize,
+    pub timeout: Duration,
+}
+
+impl Config {
+    pub fn from_args(a: &Args) -> Config {
+        let pick = |given: Option<usize>, full: usize, quick: usize| {
+            given.unwrap_or(if a.quick { quick } else { full })
+        };
+        Config {
+            objects: pick(a.objects, 10_000, 1_000).max(1),
+            concurrency: a.concurrency.max(1),
+            gets: pick(a.gets, 2_000, 300).max(1),
+            lists: pick(a.lists, 10, 5).max(1),
+            watchers: a.watchers.max(1),
+            events: pick(a.events, 200, 50).max(1),
+            bucket: pick(a.bucket, 1_000, 250).max(1),
+            skip_services: a.skip_services,
+            http2: a.http2,
+            client_threads: a.client_threads.max(1),
+            timeout: Duration::from_secs(a.timeout.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let a =
+            Args::try_parse_from(std::iter::once("k1s-bench").chain(args.iter().copied())).unwrap();
+        Config::from_args(&a)
+    }
+
+    #[test]
+    fn defaults_quick_and_overrides() {
+        let cases: &[(&[&str], usize, usize, usize, usize)] = &[
+            // args -> objects, gets, events, bucket
+            (&[], 10_000, 2_000, 200, 1_000),
+            (&["--quick"], 1_000, 300, 50, 250),
+            (&["--quick", "--objects", "500"], 500, 300, 50, 250),
+            (&["--objects", "0", "--bucket", "0"], 1, 2_000, 200, 1),
+        ];
+        for (args, objects, gets, events, bucket) in cases {
+            let c = parse(args);
+            assert_eq!(
+                (c.objects, c.gets, c.events, c.bucket),
+                (*objects, *gets, *events, *bucket),
+                "{args:?}"
+            );
+        }
+        let c = parse(&["--http2", "--concurrency", "8", "--timeout", "60"]);
+        assert!(c.http2);
+        assert_eq!(c.concurrency, 8);
+        assert_eq!(c.timeout, Duration::from_secs(60));
+    }
+}
