@@ -144,6 +144,10 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let background = [
         tokio::spawn(bootstrap::heartbeat(api.clone(), node.clone())),
         tokio::spawn(k1s_controllers::namespace::run(api.clone())),
+        tokio::spawn(k1s_controllers::endpoint_controllers::run(api.clone())),
+        tokio::spawn(k1s_controllers::replicaset::run(api.clone())),
+        tokio::spawn(k1s_controllers::deployment::run(api.clone())),
+        tokio::spawn(k1s_controllers::gc::run(api.clone())),
     ];
 
     wait_for_signal().await;

@@ -212,11 +212,15 @@ IPs:                      {ip}
 Port:                     <unset>  80/TCP
 TargetPort:               9350/TCP
 NodePort:                 <unset>  {np}/TCP
-Endpoints:                <none>
+Endpoints:                {empty}
 Session Affinity:         None
 External Traffic Policy:  Cluster
 Internal Traffic Policy:  Cluster
-Events:                   <none>"
+Events:                   <none>",
+            // kubectl 1.32 prints endpoints from EndpointSlices; a selector
+            // Service without pods has an empty placeholder slice, so the
+            // value is blank (older kubectl printed <none> from Endpoints).
+            empty = ""
         )
     );
     let yaml = c.ok(&["get", "svc", "first-service", "-o", "yaml"]);

@@ -601,10 +601,19 @@ fn prepare_update(
     let strategy = strategy::for_resource(r);
     let old_meta = objects::meta(old).cloned().unwrap_or_default();
     if status_only {
-        // Status writes change status only; metadata stays as stored.
+        // Status writes change status only; metadata stays as stored, except
+        // that apps workloads' status strategies let annotations through
+        // (the Deployment controller records its revision that way).
         let mut m = old_meta.clone();
-        if let Some(mf) = objects::meta(&new).and_then(|n| n.get("managedFields")) {
+        let requested = objects::meta(&new);
+        if let Some(mf) = requested.and_then(|n| n.get("managedFields")) {
             m.insert("managedFields".into(), mf.clone());
+        }
+        if r.group == "apps" {
+            match requested.and_then(|n| n.get("annotations")) {
+                Some(a) => m.insert("annotations".into(), a.clone()),
+                None => m.remove("annotations"),
+            };
         }
         new.as_object_mut()
             .map(|o| o.insert("metadata".into(), Value::Object(m)));

@@ -2,5 +2,17 @@
 //! change and applies it through [`k1s_apiserver::Api`] — the same write
 //! path kubectl uses; none of them writes the store directly.
 
+pub mod cache;
+pub mod deployment;
+pub mod endpoint_controllers;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointslicemirroring;
+pub mod endpointutil;
+pub mod events;
+pub mod gc;
 pub mod informer;
 pub mod namespace;
+pub mod owner;
+pub mod replicaset;
+pub mod workqueue;

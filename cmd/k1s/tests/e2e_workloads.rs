@@ -1,0 +1,555 @@
+//! kubectl against a real k1s: Deployments, ReplicaSets, the garbage
+//! collector and Events. There is no pod runner here, so the test plays
+//! the kubelet: it marks pods Running and Ready through the status
+//! subresource, the way a node would report them.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use support::{eventually, squeeze, Cluster};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn json(c: &Cluster, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.extend(["-o", "json"]);
+    serde_json::from_str(&c.ok(&full)).unwrap_or(Value::Null)
+}
+
+fn items(v: &Value) -> Vec<Value> {
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn name(obj: &Value) -> String {
+    obj["metadata"]["name"].as_str().unwrap_or("").to_string()
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+fn deleting(obj: &Value) -> bool {
+    !obj["metadata"]["deletionTimestamp"].is_null()
+}
+
+/// Live pods (not being deleted) matching `selector`.
+fn pods(c: &Cluster, selector: &str) -> Vec<Value> {
+    items(&json(c, &["get", "pods", "-l", selector]))
+        .into_iter()
+        .filter(|p| !deleting(p))
+        .collect()
+}
+
+/// Plays the kubelet: marks every live, not-ready pod of `selector`
+/// Running and Ready. Returns how many it marked.
+fn mark_ready(c: &Cluster, selector: &str) -> usize {
+    let mut marked = 0;
+    for (i, pod) in pods(c, selector).iter().enumerate() {
+        if is_ready(pod) {
+            continue;
+        }
+        let patch = format!(
+            r#"{{"status":{{"phase":"Running","conditions":[{{"type":"Ready","status":"True"}}],"podIP":"10.244.0.{}"}}}}"#,
+            10 + i
+        );
+        let out = c.kubectl(&[
+            "patch",
+            "pod",
+            &name(pod),
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &patch,
+        ]);
+        // A pod deleted meanwhile is fine.
+        if out.status.success() {
+            marked += 1;
+        }
+    }
+    marked
+}
+
+/// Waits until `selector` has `n` live pods, all marked ready.
+fn wait_ready_pods(c: &Cluster, selector: &str, n: usize) {
+    let ok = eventually(WAIT, || {
+        mark_ready(c, selector);
+        let p = pods(c, selector);
+        p.len() == n && p.iter().all(is_ready)
+    });
+    assert!(
+        ok,
+        "wanted {n} ready pods for {selector}, have {:?}\nlog:\n{}",
+        pods(c, selector).iter().map(name).collect::<Vec<_>>(),
+        c.log()
+    );
+}
+
+fn deploy_row(c: &Cluster, deploy: &str) -> String {
+    squeeze(&c.ok(&["get", "deploy", deploy, "--no-headers"]))
+}
+
+fn wait_row(c: &Cluster, deploy: &str, prefix: &str) {
+    let ok = eventually(WAIT, || deploy_row(c, deploy).starts_with(prefix));
+    assert!(
+        ok,
+        "deploy row {:?} never started with {prefix:?}",
+        deploy_row(c, deploy)
+    );
+}
+
+fn rollout_done(d: &Value) -> bool {
+    let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    let s = &d["status"];
+    let n = |f: &str| s[f].as_i64().unwrap_or(0);
+    d["metadata"]["generation"] == s["observedGeneration"]
+        && n("updatedReplicas") == want
+        && n("replicas") == want
+        && n("availableReplicas") == want
+}
+
+/// Drives a rollout by readying pods as they come, checking at every
+/// observation that the pod count stays within replicas + maxSurge and the
+/// ready count at or above replicas - maxUnavailable. Returns the largest
+/// pod count seen.
+fn drive_rollout(
+    c: &Cluster,
+    deploy: &str,
+    selector: &str,
+    max_pods: usize,
+    min_ready: usize,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut most = 0;
+    loop {
+        let live = pods(c, selector);
+        let ready = live.iter().filter(|p| is_ready(p)).count();
+        most = most.max(live.len());
+        assert!(
+            live.len() <= max_pods,
+            "{} pods exceed {max_pods}: {:?}",
+            live.len(),
+            live.iter().map(name).collect::<Vec<_>>()
+        );
+        assert!(
+            ready >= min_ready,
+            "only {ready} ready pods, want at least {min_ready}"
+        );
+        let d = json(c, &["get", "deploy", deploy]);
+        let want = usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
+        if rollout_done(&d) && live.len() == want && live.iter().all(is_ready) {
+            return most;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rollout did not finish: {d}\nlog:\n{}",
+            c.log()
+        );
+        mark_ready(c, selector);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn replica_sets(c: &Cluster, selector: &str) -> Vec<Value> {
+    items(&json(c, &["get", "rs", "-l", selector]))
+}
+
+#[test]
+fn deployment_rolls_out_scales_heals_and_rolls_back() {
+    let c = Cluster::start();
+    assert_eq!(
+        c.ok(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx",
+            "--replicas=3"
+        ])
+        .trim(),
+        "deployment.apps/web created"
+    );
+    assert!(
+        eventually(WAIT, || pods(&c, "app=web").len() == 3),
+        "no pods; log:\n{}",
+        c.log()
+    );
+    let rss = replica_sets(&c, "app=web");
+    assert_eq!(rss.len(), 1);
+    let rs1 = name(&rss[0]);
+    let hash = rss[0]["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(rs1, format!("web-{hash}"));
+    assert!(
+        !hash.is_empty()
+            && hash
+                .chars()
+                .all(|ch| "bcdfghjklmnpqrstvwxz2456789".contains(ch))
+    );
+    for p in pods(&c, "app=web") {
+        assert_eq!(p["metadata"]["labels"]["pod-template-hash"], hash.as_str());
+        assert!(name(&p).starts_with(&format!("{rs1}-")), "{}", name(&p));
+        assert_eq!(p["metadata"]["ownerReferences"][0]["name"], rs1.as_str());
+    }
+    wait_ready_pods(&c, "app=web", 3);
+    wait_row(&c, "web", "web 3/3 3 3 ");
+    let rs_row = squeeze(&c.ok(&["get", "rs", &rs1, "--no-headers"]));
+    assert!(rs_row.starts_with(&format!("{rs1} 3 3 3 ")), "{rs_row}");
+
+    // A rolling update: 25% of 3 is a surge of 1 and no unavailability.
+    assert_eq!(
+        c.ok(&["set", "image", "deployment/web", "nginx=nginx:1.17"])
+            .trim(),
+        "deployment.apps/web image updated"
+    );
+    let most = drive_rollout(&c, "web", "app=web", 4, 3);
+    assert_eq!(most, 4, "the rollout should use its surge");
+    let status = c.ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    assert!(
+        status.contains("deployment \"web\" successfully rolled out"),
+        "{status}"
+    );
+    let rss = replica_sets(&c, "app=web");
+    assert_eq!(rss.len(), 2);
+    let live: Vec<&Value> = rss.iter().filter(|r| r["spec"]["replicas"] == 3).collect();
+    assert_eq!(live.len(), 1);
+    let rs2 = name(live[0]);
+    assert_ne!(rs2, rs1);
+    for p in pods(&c, "app=web") {
+        assert!(name(&p).starts_with(&format!("{rs2}-")));
+        assert_eq!(p["spec"]["containers"][0]["image"], "nginx:1.17");
+    }
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        ]),
+        "2"
+    );
+    let described = c.ok(&["describe", "deploy", "web"]);
+    assert!(
+        described.contains(&format!("NewReplicaSet:   {rs2} (3/3 replicas created)")),
+        "{described}"
+    );
+    assert!(
+        described.contains("MinimumReplicasAvailable"),
+        "{described}"
+    );
+    assert!(described.contains("NewReplicaSetAvailable"), "{described}");
+    assert!(
+        described.contains(&format!("Scaled up replica set {rs2} from 0 to 1")),
+        "{described}"
+    );
+
+    // History and undo.
+    let history = squeeze(&c.ok(&["rollout", "history", "deployment/web"]));
+    assert_eq!(
+        history.trim(),
+        "deployment.apps/web\nREVISION CHANGE-CAUSE\n1 <none>\n2 <none>"
+    );
+    assert_eq!(
+        c.ok(&["rollout", "undo", "deployment/web"]).trim(),
+        "deployment.apps/web rolled back"
+    );
+    drive_rollout(&c, "web", "app=web", 4, 3);
+    for p in pods(&c, "app=web") {
+        assert!(name(&p).starts_with(&format!("{rs1}-")), "{}", name(&p));
+        assert_eq!(p["spec"]["containers"][0]["image"], "nginx");
+    }
+    let history = squeeze(&c.ok(&["rollout", "history", "deployment/web"]));
+    assert_eq!(
+        history.trim(),
+        "deployment.apps/web\nREVISION CHANGE-CAUSE\n2 <none>\n3 <none>"
+    );
+
+    // Scaling.
+    assert_eq!(
+        c.ok(&["scale", "deployment", "web", "--replicas=5"]).trim(),
+        "deployment.apps/web scaled"
+    );
+    wait_ready_pods(&c, "app=web", 5);
+    wait_row(&c, "web", "web 5/5 5 5 ");
+    c.ok(&["scale", "deployment", "web", "--replicas=0"]);
+    assert!(eventually(WAIT, || pods(&c, "app=web").is_empty()));
+    wait_row(&c, "web", "web 0/0 0 0 ");
+    c.ok(&["scale", "deployment", "web", "--replicas=2"]);
+    wait_ready_pods(&c, "app=web", 2);
+
+    // A deleted pod is replaced.
+    let before: BTreeSet<String> = pods(&c, "app=web").iter().map(name).collect();
+    let victim = before.iter().next().cloned().unwrap_or_default();
+    c.ok(&["delete", "pod", &victim]);
+    wait_ready_pods(&c, "app=web", 2);
+    let after: BTreeSet<String> = pods(&c, "app=web").iter().map(name).collect();
+    assert!(!after.contains(&victim));
+    wait_row(&c, "web", "web 2/2 2 2 ");
+
+    // pause/resume and restart.
+    c.ok(&["rollout", "pause", "deployment/web"]);
+    c.ok(&["set", "image", "deployment/web", "nginx=nginx:1.18"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        replica_sets(&c, "app=web").len(),
+        2,
+        "a paused deployment must not roll"
+    );
+    c.ok(&["rollout", "resume", "deployment/web"]);
+    drive_rollout(&c, "web", "app=web", 3, 2);
+    assert_eq!(replica_sets(&c, "app=web").len(), 3);
+    c.ok(&["rollout", "restart", "deployment/web"]);
+    drive_rollout(&c, "web", "app=web", 3, 2);
+    assert_eq!(replica_sets(&c, "app=web").len(), 4);
+
+    // Events, like a real cluster's.
+    let events = squeeze(&c.ok(&["get", "events"]));
+    assert!(
+        events.starts_with("LAST SEEN TYPE REASON OBJECT MESSAGE"),
+        "{events}"
+    );
+    assert!(
+        events.contains(&format!(
+            "Normal ScalingReplicaSet deployment/web Scaled up replica set {rs1} from 0 to 3"
+        )),
+        "{events}"
+    );
+    assert!(
+        events.contains(&format!(
+            "Normal SuccessfulCreate replicaset/{rs1} Created pod: {rs1}-"
+        )),
+        "{events}"
+    );
+    assert!(
+        events.contains(&format!(
+            "Normal SuccessfulDelete replicaset/{rs1} Deleted pod: {rs1}-"
+        )),
+        "{events}"
+    );
+    let described = c.ok(&["describe", "rs", &rs1]);
+    assert!(described.contains("replicaset-controller"), "{described}");
+}
+
+#[test]
+fn deleting_deployments_cascades_or_orphans() {
+    let c = Cluster::start();
+    for (n, replicas) in [("bg", "2"), ("keep", "2"), ("fg", "1")] {
+        c.ok(&[
+            "create",
+            "deployment",
+            n,
+            "--image=nginx",
+            &format!("--replicas={replicas}"),
+        ]);
+    }
+    wait_ready_pods(&c, "app=bg", 2);
+    wait_ready_pods(&c, "app=keep", 2);
+    wait_ready_pods(&c, "app=fg", 1);
+
+    // Background (kubectl's default): the ReplicaSet and pods follow.
+    assert_eq!(
+        c.ok(&["delete", "deploy", "bg"]).trim(),
+        "deployment.apps \"bg\" deleted"
+    );
+    assert!(
+        eventually(WAIT, || replica_sets(&c, "app=bg").is_empty()
+            && items(&json(&c, &["get", "pods", "-l", "app=bg"])).is_empty()),
+        "bg dependents remain; log:\n{}",
+        c.log()
+    );
+
+    // Foreground: kubectl waits until the dependents are gone too.
+    c.ok(&["delete", "deploy", "fg", "--cascade=foreground"]);
+    assert!(
+        eventually(WAIT, || c
+            .fails(&["get", "deploy", "fg"])
+            .contains("NotFound")),
+        "fg deployment remains"
+    );
+    assert!(replica_sets(&c, "app=fg").is_empty());
+    assert!(items(&json(&c, &["get", "pods", "-l", "app=fg"])).is_empty());
+
+    // Orphan: the ReplicaSet and pods stay, without an owner.
+    let rs = name(&replica_sets(&c, "app=keep")[0]);
+    c.ok(&["delete", "deploy", "keep", "--cascade=orphan"]);
+    assert!(eventually(WAIT, || c
+        .fails(&["get", "deploy", "keep"])
+        .contains("NotFound")));
+    std::thread::sleep(Duration::from_secs(1));
+    let kept = replica_sets(&c, "app=keep");
+    assert_eq!(kept.len(), 1);
+    assert!(
+        kept[0]["metadata"]["ownerReferences"].is_null(),
+        "{}",
+        kept[0]
+    );
+    assert_eq!(pods(&c, "app=keep").len(), 2);
+
+    // The orphaned ReplicaSet still does its job.
+    assert_eq!(
+        c.ok(&["scale", "rs", &rs, "--replicas=3"]).trim(),
+        format!("replicaset.apps/{rs} scaled")
+    );
+    wait_ready_pods(&c, "app=keep", 3);
+    let row = squeeze(&c.ok(&["get", "rs", &rs, "--no-headers"]));
+    assert!(row.starts_with(&format!("{rs} 3 3 3 ")), "{row}");
+
+    // A new Deployment with the same template adopts it.
+    c.ok(&[
+        "create",
+        "deployment",
+        "keep",
+        "--image=nginx",
+        "--replicas=3",
+    ]);
+    wait_row(&c, "keep", "keep 3/3 3 3 ");
+    let adopted = replica_sets(&c, "app=keep");
+    assert_eq!(adopted.len(), 1, "{adopted:?}");
+    assert_eq!(adopted[0]["metadata"]["ownerReferences"][0]["name"], "keep");
+
+    // A matching bare pod is adopted, and as the surplus (pending, not
+    // ready) it is the one deleted.
+    let hash = adopted[0]["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    c.ok(&[
+        "run",
+        "extra",
+        "--image=nginx",
+        &format!("--labels=app=keep,pod-template-hash={hash}"),
+    ]);
+    assert!(
+        eventually(WAIT, || c
+            .fails(&["get", "pod", "extra"])
+            .contains("NotFound")),
+        "the surplus pod was not deleted"
+    );
+    assert_eq!(pods(&c, "app=keep").len(), 3);
+    let events = squeeze(&c.ok(&["get", "events"]));
+    assert!(
+        events.contains(&format!("replicaset/{rs} Deleted pod: extra")),
+        "{events}"
+    );
+
+    // Pods of a deleted ReplicaSet go too (the Deployment makes a new one).
+    let old_uid = adopted[0]["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    c.ok(&["delete", "rs", &rs, "--cascade=background"]);
+    assert!(eventually(WAIT, || {
+        items(&json(&c, &["get", "pods", "-l", "app=keep"]))
+            .iter()
+            .all(|p| p["metadata"]["ownerReferences"][0]["uid"] != old_uid.as_str())
+    }));
+    wait_ready_pods(&c, "app=keep", 3);
+}
+
+const RECREATE: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: rec
+spec:
+  replicas: 2
+  strategy:
+    type: Recreate
+  selector:
+    matchLabels:
+      app: rec
+  template:
+    metadata:
+      labels:
+        app: rec
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+";
+
+const SLOW: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: slow
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 2
+  selector:
+    matchLabels:
+      app: slow
+  template:
+    metadata:
+      labels:
+        app: slow
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+";
+
+#[test]
+fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
+    let c = Cluster::start();
+    let f = c.file("rec.yaml", RECREATE);
+    c.ok(&["apply", "-f", &f]);
+    wait_ready_pods(&c, "app=rec", 2);
+    wait_row(&c, "rec", "rec 2/2 2 2 ");
+    c.ok(&["set", "image", "deployment/rec", "nginx=nginx:1.17"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = pods(&c, "app=rec");
+        let hashes: BTreeSet<String> = live
+            .iter()
+            .map(|p| {
+                p["metadata"]["labels"]["pod-template-hash"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert!(hashes.len() <= 1, "old and new pods at once: {hashes:?}");
+        let d = json(&c, &["get", "deploy", "rec"]);
+        if rollout_done(&d)
+            && live.len() == 2
+            && live
+                .iter()
+                .all(|p| p["spec"]["containers"][0]["image"] == "nginx:1.17" && is_ready(p))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "recreate did not finish: {d}");
+        mark_ready(&c, "app=rec");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let events = squeeze(&c.ok(&["get", "events"]));
+    assert!(
+        events.contains("Normal ScalingReplicaSet deployment/rec Scaled down replica set rec-"),
+        "{events}"
+    );
+    assert!(events.contains("from 2 to 0"), "{events}");
+
+    // Pods that never get ready: the rollout times out.
+    let f = c.file("slow.yaml", SLOW);
+    c.ok(&["apply", "-f", &f]);
+    let out = c.kubectl(&["rollout", "status", "deployment/slow", "--timeout=30s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("error: deployment \"slow\" exceeded its progress deadline"),
+        "{stderr}"
+    );
+    let reason = c.ok(&[
+        "get",
+        "deploy",
+        "slow",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+    ]);
+    assert_eq!(reason, "ProgressDeadlineExceeded");
+}

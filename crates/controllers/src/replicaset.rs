@@ -1,0 +1,527 @@
+//! The ReplicaSet controller: keeps `spec.replicas` pods per ReplicaSet,
+//! adopts matching orphans and releases pods that stopped matching, and
+//! writes the status counts. Decisions are in [`pods`] and [`status`];
+//! this file wires caches and queue and performs the writes.
+
+pub mod pods;
+pub mod status;
+
+use crate::cache::{Informer, ObjKey};
+use crate::events::{ObjectRef, Recorder};
+use crate::owner::{self, claim, controller_of, Claim};
+use crate::workqueue::{process, SyncResult, WorkQueue};
+use k1s_api::resource::lookup;
+use k1s_api::selector::LabelSelector;
+use k1s_api::{ApiError, ResourceInfo};
+use k1s_apiserver::{Api, DeleteOptions, WriteOptions};
+use serde_json::{Map, Value};
+use status::ManageError;
+use std::sync::Arc;
+
+/// Most pods created or deleted in one pass (upstream's burstReplicas).
+const BURST: usize = 500;
+const COMPONENT: &str = "replicaset-controller";
+
+pub(crate) fn write_options() -> WriteOptions {
+    WriteOptions {
+        field_manager: "kube-controller-manager".into(),
+        ..Default::default()
+    }
+}
+
+/// What the ReplicaSet controller keeps of a pod: enough to claim, rank
+/// and count it.
+pub fn slim_pod(pod: Value) -> Value {
+    let mut out = Map::new();
+    if let Some(m) = pod["metadata"].as_object() {
+        let mut meta = m.clone();
+        meta.remove("managedFields");
+        // Only the deletion cost matters among annotations (and they can be large).
+        let cost = m
+            .get("annotations")
+            .and_then(|a| a.get("controller.kubernetes.io/pod-deletion-cost"))
+            .cloned();
+        meta.remove("annotations");
+        if let Some(c) = cost {
+            meta.insert(
+                "annotations".into(),
+                serde_json::json!({"controller.kubernetes.io/pod-deletion-cost": c}),
+            );
+        }
+        out.insert("metadata".into(), Value::Object(meta));
+    }
+    let node = pod["spec"]["nodeName"].clone();
+    if !node.is_null() {
+        out.insert("spec".into(), serde_json::json!({"nodeName": node}));
+    }
+    let st = &pod["status"];
+    let mut status = Map::new();
+    for f in ["phase", "conditions"] {
+        if let Some(v) = st.get(f) {
+            status.insert(f.into(), v.clone());
+        }
+    }
+    if let Some(cs) = st["containerStatuses"].as_array() {
+        let restarts: Vec<Value> = cs
+            .iter()
+            .map(|c| serde_json::json!({"restartCount": c["restartCount"]}))
+            .collect();
+        status.insert("containerStatuses".into(), Value::Array(restarts));
+    }
+    out.insert("status".into(), Value::Object(status));
+    Value::Object(out)
+}
+
+struct Controller {
+    api: Api,
+    rs_r: &'static ResourceInfo,
+    pod_r: &'static ResourceInfo,
+    rss: Arc<Informer>,
+    pods: Arc<Informer>,
+    recorder: Recorder,
+}
+
+/// Runs the controller until the store closes.
+pub async fn run(api: Api) {
+    let (Some(rs_r), Some(pod_r)) = (lookup("apps", "replicasets"), lookup("", "pods")) else {
+        return;
+    };
+    let rss = Informer::new(rs_r, None);
+    let pods = Informer::new(pod_r, Some(slim_pod));
+    let queue: WorkQueue<ObjKey> = WorkQueue::new();
+    {
+        let queue = queue.clone();
+        rss.on_change(Box::new(move |_old, new| {
+            if let Some(rs) = new {
+                queue.add(crate::cache::key_of(rs));
+            }
+        }));
+    }
+    {
+        let (queue, rss) = (queue.clone(), rss.clone());
+        pods.on_change(Box::new(move |old, new| {
+            for key in replica_sets_for_pod_change(&rss, old, new) {
+                queue.add(key);
+            }
+        }));
+    }
+    let store = api.store().clone();
+    tokio::spawn(rss.clone().run(store.clone()));
+    tokio::spawn(pods.clone().run(store));
+    rss.wait_synced().await;
+    pods.wait_synced().await;
+    let ctl = Arc::new(Controller {
+        recorder: Recorder::new(api.clone(), COMPONENT),
+        api,
+        rs_r,
+        pod_r,
+        rss,
+        pods,
+    });
+    process(queue, COMPONENT, move |key| {
+        let ctl = ctl.clone();
+        async move { ctl.sync(key).await }
+    })
+    .await;
+}
+
+/// The ReplicaSets a pod change concerns: its old and new controllers,
+/// and for an orphan every ReplicaSet that may adopt it.
+fn replica_sets_for_pod_change(
+    rss: &Informer,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> Vec<ObjKey> {
+    let mut keys = Vec::new();
+    let controller_key = |pod: &Value| -> Option<ObjKey> {
+        let c = controller_of(pod)?;
+        if c["kind"] != "ReplicaSet" {
+            return None;
+        }
+        let ns = owner::namespace(pod).to_string();
+        let name = c["name"].as_str()?.to_string();
+        let rs = rss.get(&ns, &name)?;
+        (owner::uid(&rs) == c["uid"].as_str().unwrap_or("")).then_some((ns, name))
+    };
+    for pod in [old, new].into_iter().flatten() {
+        if let Some(k) = controller_key(pod) {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    if let Some(pod) = new {
+        let labels_changed =
+            old.is_none_or(|o| o["metadata"]["labels"] != pod["metadata"]["labels"]);
+        let owner_changed = old.is_none_or(|o| controller_of(o) != controller_of(pod));
+        if controller_of(pod).is_none() && (labels_changed || owner_changed) {
+            for rs in rss.list(Some(owner::namespace(pod))) {
+                let matches = LabelSelector::from_json(&rs["spec"]["selector"])
+                    .is_ok_and(|s| !s.is_everything() && s.matches_object(pod));
+                let k = crate::cache::key_of(&rs);
+                if matches && !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    keys
+}
+
+fn is_conflict(e: &ApiError) -> bool {
+    e.code == 409
+}
+
+/// A create refused because the namespace is being deleted (the
+/// `NamespaceTerminating` status cause): nothing to report, it will go.
+pub(crate) fn namespace_terminating(e: &ApiError) -> bool {
+    e.details
+        .as_ref()
+        .and_then(|d| d["causes"].as_array())
+        .is_some_and(|c| c.iter().any(|c| c["reason"] == "NamespaceTerminating"))
+}
+
+impl Controller {
+    fn rs_ref(&self, rs: &Value) -> ObjectRef {
+        ObjectRef::of(self.rs_r, rs)
+    }
+
+    async fn sync(&self, (ns, name): ObjKey) -> SyncResult {
+        let Some(rs) = self.rss.get(&ns, &name) else {
+            return Ok(None);
+        };
+        let selector = match LabelSelector::from_json(&rs["spec"]["selector"]) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(namespace = %ns, replicaset = %name, "invalid selector: {e}");
+                return Ok(None);
+            }
+        };
+        let now = chrono::Utc::now();
+        let now_text = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let deleting = owner::is_deleting(&rs);
+        let mut owned: Vec<Arc<Value>> = Vec::new();
+        let mut adoptable: Option<bool> = None;
+        for pod in self.pods.list(Some(&ns)) {
+            if !pods::is_active(&pod) {
+                continue;
+            }
+            match claim(owner::uid(&rs), deleting, &selector, &pod) {
+                Claim::Own => owned.push(pod),
+                Claim::Adopt => {
+                    if adoptable.is_none() {
+                        adoptable = Some(self.can_adopt(&rs));
+                    }
+                    if adoptable == Some(true) {
+                        if let Some(p) = self.adopt(&rs, &pod).await? {
+                            owned.push(p);
+                        }
+                    }
+                }
+                Claim::Release => self.release(&rs, &pod).await?,
+                Claim::Ignore => {}
+            }
+        }
+        let manage_error = if deleting {
+            None
+        } else {
+            self.manage(&rs, &owned, now).await
+        };
+        let refs: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
+        let new_status = status::calculate(&rs, &refs, manage_error.as_ref(), now, &now_text);
+        if status::changed(&rs["status"], &new_status) {
+            self.write_status(&rs, new_status.clone()).await?;
+        }
+        if let Some(e) = manage_error {
+            return Err(e.message);
+        }
+        Ok(status::recheck_after(&rs, &new_status))
+    }
+
+    /// `RecheckDeletionTimestamp`: adopt only for a live, current ReplicaSet.
+    fn can_adopt(&self, rs: &Value) -> bool {
+        match self
+            .api
+            .get(self.rs_r, Some(owner::namespace(rs)), owner::name(rs))
+        {
+            Ok(fresh) => owner::uid(&fresh) == owner::uid(rs) && !owner::is_deleting(&fresh),
+            Err(_) => false,
+        }
+    }
+
+    async fn adopt(&self, rs: &Value, pod: &Value) -> Result<Option<Arc<Value>>, String> {
+        let ns = owner::namespace(pod);
+        let Ok(fresh) = self.api.get(self.pod_r, Some(ns), owner::name(pod)) else {
+            return Ok(None);
+        };
+        if controller_of(&fresh).is_some() || owner::uid(&fresh) != owner::uid(pod) {
+            return Ok(None);
+        }
+        let adopted = owner::with_owner(&fresh, owner::controller_ref(rs, "apps/v1", "ReplicaSet"));
+        match self
+            .api
+            .update(
+                self.pod_r,
+                Some(ns),
+                owner::name(pod),
+                adopted,
+                None,
+                &write_options(),
+            )
+            .await
+        {
+            Ok(w) => {
+                self.pods.observe(&w.object);
+                Ok(self.pods.get(ns, owner::name(pod)))
+            }
+            // Changed or gone meanwhile: its watch event brings us back.
+            Err(e) if is_conflict(&e) || e.code == 404 => Ok(None),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    async fn release(&self, rs: &Value, pod: &Value) -> Result<(), String> {
+        let ns = owner::namespace(pod);
+        let Ok(fresh) = self.api.get(self.pod_r, Some(ns), owner::name(pod)) else {
+            return Ok(());
+        };
+        if owner::controller_uid(&fresh) != Some(owner::uid(rs)) {
+            return Ok(());
+        }
+        let released = owner::without_owners(&fresh, &[owner::uid(rs)]);
+        match self
+            .api
+            .update(
+                self.pod_r,
+                Some(ns),
+                owner::name(pod),
+                released,
+                None,
+                &write_options(),
+            )
+            .await
+        {
+            Ok(w) => {
+                self.pods.observe(&w.object);
+                Ok(())
+            }
+            Err(e) if is_conflict(&e) || e.code == 404 => Ok(()),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    /// Creates or deletes pods towards `spec.replicas`; returns what failed.
+    async fn manage(
+        &self,
+        rs: &Value,
+        owned: &[Arc<Value>],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<ManageError> {
+        let want = usize::try_from(status::spec_replicas(rs)).unwrap_or(0);
+        let have = owned.len();
+        if have < want {
+            let template = pods::pod_from_template(rs);
+            let ns = owner::namespace(rs);
+            for _ in 0..(want - have).min(BURST) {
+                match self
+                    .api
+                    .create(self.pod_r, Some(ns), template.clone(), &write_options())
+                    .await
+                {
+                    Ok(w) => {
+                        self.pods.observe(&w.object);
+                        self.recorder.normal(
+                            self.rs_ref(rs),
+                            "SuccessfulCreate",
+                            format!("Created pod: {}", owner::name(&w.object)),
+                        );
+                    }
+                    Err(e) => {
+                        if !namespace_terminating(&e) {
+                            self.recorder.warning(
+                                self.rs_ref(rs),
+                                "FailedCreate",
+                                format!("Error creating: {}", e.message),
+                            );
+                        }
+                        return Some(ManageError {
+                            reason: "FailedCreate",
+                            message: e.message,
+                        });
+                    }
+                }
+            }
+        } else if have > want {
+            let related = self.related_pods(rs);
+            let related_refs: Vec<&Value> = related.iter().map(|p| p.as_ref()).collect();
+            let candidates: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
+            let victims =
+                pods::pods_to_delete(&candidates, &related_refs, (have - want).min(BURST), now);
+            for pod in victims {
+                let opts = DeleteOptions {
+                    precondition_uid: Some(owner::uid(pod).to_string()),
+                    ..Default::default()
+                };
+                let ns = owner::namespace(pod);
+                match self
+                    .api
+                    .delete(self.pod_r, Some(ns), owner::name(pod), &opts)
+                    .await
+                {
+                    Ok((obj, done)) => {
+                        if done {
+                            self.pods.observe_deleted(&obj);
+                        } else {
+                            self.pods.observe(&obj);
+                        }
+                        self.recorder.normal(
+                            self.rs_ref(rs),
+                            "SuccessfulDelete",
+                            format!("Deleted pod: {}", owner::name(pod)),
+                        );
+                    }
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => {
+                        self.recorder.warning(
+                            self.rs_ref(rs),
+                            "FailedDelete",
+                            format!("Error deleting: {}", e.message),
+                        );
+                        return Some(ManageError {
+                            reason: "FailedDelete",
+                            message: e.message,
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Active pods of every ReplicaSet sharing `rs`'s controller (for the
+    /// doubled-up rank); none for a ReplicaSet without a controller.
+    fn related_pods(&self, rs: &Value) -> Vec<Arc<Value>> {
+        let Some(controller) = owner::controller_uid(rs) else {
+            return Vec::new();
+        };
+        let ns = owner::namespace(rs);
+        let siblings: Vec<LabelSelector> = self
+            .rss
+            .list(Some(ns))
+            .iter()
+            .filter(|r| owner::controller_uid(r) == Some(controller))
+            .filter_map(|r| LabelSelector::from_json(&r["spec"]["selector"]).ok())
+            .collect();
+        self.pods
+            .list(Some(ns))
+            .into_iter()
+            .filter(|p| siblings.iter().any(|s| s.matches_object(p)))
+            .collect()
+    }
+
+    /// Writes the status, re-reading once on a conflict (like upstream's
+    /// `updateReplicaSetStatus`).
+    async fn write_status(&self, rs: &Value, new_status: Value) -> Result<(), String> {
+        let (ns, name) = (owner::namespace(rs), owner::name(rs));
+        let mut current = rs.clone();
+        for attempt in 0..2 {
+            current["status"] = new_status.clone();
+            match self
+                .api
+                .update(
+                    self.rs_r,
+                    Some(ns),
+                    name,
+                    current.clone(),
+                    Some("status"),
+                    &write_options(),
+                )
+                .await
+            {
+                Ok(w) => {
+                    self.rss.observe(&w.object);
+                    return Ok(());
+                }
+                Err(e) if e.code == 404 => return Ok(()),
+                Err(e) if is_conflict(&e) && attempt == 0 => {
+                    current = self
+                        .api
+                        .get(self.rs_r, Some(ns), name)
+                        .map_err(|e| e.message)?;
+                }
+                Err(e) => return Err(e.message),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn slim_pods_keep_what_ranking_needs() {
+        let pod = json!({
+            "kind": "Pod",
+            "metadata": {"name": "p", "uid": "u", "labels": {"a": "b"}, "managedFields": [{}],
+                         "annotations": {"big": "x", "controller.kubernetes.io/pod-deletion-cost": "5"},
+                         "ownerReferences": [{"uid": "o", "controller": true}]},
+            "spec": {"nodeName": "node1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "c", "restartCount": 2, "image": "i"}], "podIP": "10.0.0.1"}
+        });
+        assert_eq!(
+            slim_pod(pod),
+            json!({
+                "metadata": {"name": "p", "uid": "u", "labels": {"a": "b"},
+                             "ownerReferences": [{"uid": "o", "controller": true}],
+                             "annotations": {"controller.kubernetes.io/pod-deletion-cost": "5"}},
+                "spec": {"nodeName": "node1"},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                           "containerStatuses": [{"restartCount": 2}]}
+            })
+        );
+    }
+
+    #[test]
+    fn recognises_terminating_namespaces() {
+        assert!(namespace_terminating(&ApiError::namespace_terminating("x")));
+        assert!(!namespace_terminating(&ApiError::forbidden("no")));
+    }
+
+    #[test]
+    fn pod_changes_reach_their_replica_sets() {
+        let rss = Informer::new(lookup("apps", "replicasets").expect("rs"), None);
+        let rs = |name: &str, uid: &str, app: &str, rv: u64| {
+            json!({"metadata": {"name": name, "namespace": "default", "uid": uid, "resourceVersion": rv.to_string()},
+                   "spec": {"selector": {"matchLabels": {"app": app}}}})
+        };
+        rss.observe(&rs("web-1", "u1", "web", 1));
+        rss.observe(&rs("web-2", "u2", "web", 2));
+        rss.observe(&rs("db-1", "u3", "db", 3));
+        let owned = json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"},
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "uid": "u1", "controller": true}]}});
+        let k = |n: &str| ("default".to_string(), n.to_string());
+        assert_eq!(
+            replica_sets_for_pod_change(&rss, None, Some(&owned)),
+            vec![k("web-1")]
+        );
+        // A stale uid (ReplicaSet re-created) is not ours.
+        let stale = json!({"metadata": {"name": "p", "namespace": "default",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "uid": "old", "controller": true}]}});
+        assert!(replica_sets_for_pod_change(&rss, None, Some(&stale)).is_empty());
+        // An orphan wakes every ReplicaSet that selects it.
+        let orphan =
+            json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"}}});
+        assert_eq!(
+            replica_sets_for_pod_change(&rss, Some(&owned), Some(&orphan)),
+            vec![k("web-1"), k("web-2")]
+        );
+        assert_eq!(
+            replica_sets_for_pod_change(&rss, Some(&owned), None),
+            vec![k("web-1")]
+        );
+    }
+}
