@@ -15,6 +15,7 @@ use rand::Rng;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const IP_PREFIX: &str = "clusterip/";
 const PORT_PREFIX: &str = "nodeport/";
@@ -39,6 +40,35 @@ fn port_key(port: u16) -> String {
 fn static_band(size: u64, div: u64, max: u64) -> u64 {
     (size / div).clamp(16, max).min(size)
 }
+
+/// Where the next dynamic search starts: random for the first allocation of
+/// the process, then just past the previous one, so consecutive allocations
+/// land next to each other in the allocation table (one B-tree page per
+/// commit instead of one random page per Service).
+struct Cursor(AtomicU64);
+
+impl Cursor {
+    const UNSET: u64 = u64::MAX;
+
+    const fn new() -> Self {
+        Cursor(AtomicU64::new(Self::UNSET))
+    }
+
+    fn start(&self, size: u64) -> u64 {
+        match self.0.load(Ordering::Relaxed) {
+            Self::UNSET => rand::rng().random_range(0..size.max(1)),
+            next => next,
+        }
+    }
+
+    /// Remembers that `offset` (in the upper band starting at `band`) was taken.
+    fn taken(&self, offset: u64, band: u64) {
+        self.0.store(offset.saturating_sub(band) + 1, Ordering::Relaxed);
+    }
+}
+
+static IP_CURSOR: Cursor = Cursor::new();
+static PORT_CURSOR: Cursor = Cursor::new();
 
 /// Picks offsets to try in `0..size`: a random start in the upper band
 /// walking up and wrapping, then the lower band.
@@ -169,11 +199,11 @@ fn dynamic_ip(
 ) -> Result<Ipv4Addr, TxError> {
     let (first, size) = ip_range(cluster);
     let band = static_band(size, 16, 256);
-    let start = rand::rng().random_range(0..size.max(1));
-    for offset in candidates(size, band, start) {
+    for offset in candidates(size, band, IP_CURSOR.start(size)) {
         let ip = Ipv4Addr::from(first + offset as u32);
         if tx.allocation(&ip_key(ip))?.is_none() {
             tx.allocate(&ip_key(ip), me);
+            IP_CURSOR.taken(offset, band);
             return Ok(ip);
         }
     }
@@ -337,11 +367,11 @@ fn dynamic_port(
     let first = *range.start() as u64;
     let size = (*range.end() as u64 + 1).saturating_sub(first);
     let band = static_band(size, 32, 128);
-    let start = rand::rng().random_range(0..size.max(1));
-    for offset in candidates(size, band, start) {
+    for offset in candidates(size, band, PORT_CURSOR.start(size)) {
         let port = (first + offset) as u16;
         if !taken_here.contains(&port) && tx.allocation(&port_key(port))?.is_none() {
             tx.allocate(&port_key(port), me);
+            PORT_CURSOR.taken(offset, band);
             return Ok(port);
         }
     }
