@@ -1,6 +1,6 @@
 //! `k1s server`: flags, start-up order and shutdown.
 
-use crate::{bootstrap, kubeconfig, netinfo};
+use crate::{bootstrap, dataplane, kubeconfig, netinfo};
 use anyhow::Context;
 use clap::Args;
 use ipnet::Ipv4Net;
@@ -144,6 +144,16 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let background = [
         tokio::spawn(bootstrap::heartbeat(api.clone(), node.clone())),
         tokio::spawn(k1s_controllers::namespace::run(api.clone())),
+        tokio::spawn(dataplane::run(
+            api.clone(),
+            k1s_proxy::Config {
+                node_name: node.name.clone(),
+                node_ips: vec![node.ip],
+                cluster_cidr: args.cluster_cidr,
+                service_cidr: args.service_cidr,
+                ..Default::default()
+            },
+        )),
         tokio::spawn(k1s_controllers::endpoint_controllers::run(api.clone())),
         tokio::spawn(k1s_controllers::replicaset::run(api.clone())),
         tokio::spawn(k1s_controllers::deployment::run(api.clone())),

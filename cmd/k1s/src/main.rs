@@ -2,6 +2,7 @@
 
 mod bootstrap;
 mod config;
+mod dataplane;
 mod kubeconfig;
 mod netinfo;
 

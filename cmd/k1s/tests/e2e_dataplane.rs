@@ -1,0 +1,171 @@
+//! The service proxy end to end: k1s programs `table ip k1s` in its
+//! network namespace from Services and EndpointSlices, and real TCP
+//! connections to a ClusterIP and a NodePort reach a backend listening in
+//! that namespace. (Pods come with the pod runner; here the backend is a
+//! plain process behind a selector-less Service with hand-written Endpoints.)
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{eventually, Cluster, NODE_IP};
+
+struct Backend(Child);
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTP server on NODE_IP:8080 inside the cluster's namespace.
+fn backend(c: &Cluster) -> Backend {
+    let dir = c.path("www");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "hello from the backend\n").unwrap();
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &c.netns,
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            NODE_IP,
+        ])
+        .arg("--directory")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    Backend(child)
+}
+
+/// curl inside the namespace; returns (exit code, body, seconds taken).
+fn curl(c: &Cluster, url: &str) -> (i32, String, f64) {
+    let started = Instant::now();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &c.netns,
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+            url,
+        ])
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+fn nft_table(c: &Cluster) -> String {
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", &c.netns, "nft", "list", "table", "ip", "k1s",
+        ])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const WEB: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  type: NodePort
+  ports:
+  - port: 80
+    targetPort: 8080
+    nodePort: 30080
+---
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: web
+subsets:
+- addresses:
+  - ip: 192.168.56.10
+  ports:
+  - port: 8080
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: empty
+spec:
+  selector:
+    app: nothing-matches
+  ports:
+  - port: 80
+";
+
+#[test]
+fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
+    let c = Cluster::start();
+    // Locally sent packets to the service CIDR need a route to reach the
+    // nat hooks (the node networking of the pod runner will own this route).
+    let route = Command::new("ip")
+        .args([
+            "-n",
+            &c.netns,
+            "route",
+            "add",
+            "10.96.0.0/12",
+            "dev",
+            "eth0",
+        ])
+        .status()
+        .unwrap();
+    assert!(route.success());
+    let _backend = backend(&c);
+    let f = c.file("web.yaml", WEB);
+    c.ok(&["apply", "-f", &f]);
+    let ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let empty_ip = c.ok(&["get", "svc", "empty", "-o", "jsonpath={.spec.clusterIP}"]);
+
+    assert!(
+        eventually(Duration::from_secs(10), || nft_table(&c)
+            .contains("default/web")),
+        "rules for default/web never appeared:\n{}\n{}",
+        nft_table(&c),
+        c.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || curl(
+            &c,
+            &format!("http://{ip}/")
+        )
+        .1 == "hello from the backend\n"),
+        "ClusterIP {ip} did not answer; table:\n{}",
+        nft_table(&c)
+    );
+    let (code, body, _) = curl(&c, &format!("http://{NODE_IP}:30080/"));
+    assert_eq!((code, body.as_str()), (0, "hello from the backend\n"));
+
+    // No endpoints: refused at once (TCP reset), not a hang.
+    let (code, _, took) = curl(&c, &format!("http://{empty_ip}/"));
+    assert_eq!(code, 7, "curl exit 7 = connection refused");
+    assert!(took < 2.0, "refusal took {took}s");
+
+    // Removing the endpoints turns the Service into a refusing one.
+    c.ok(&["delete", "endpoints", "web"]);
+    assert!(
+        eventually(Duration::from_secs(10), || curl(
+            &c,
+            &format!("http://{ip}/")
+        )
+        .0 == 7),
+        "ClusterIP still answers after its endpoints went"
+    );
+}
