@@ -161,12 +161,33 @@ fn service_and_deployment_with_server_side_apply() {
         c.ok(&["apply", "--server-side", "-f", &deploy]).trim(),
         "deployment.apps/web serverside-applied"
     );
-    let applier = c.ok(&["get", "deploy", "web", "--show-managed-fields", "-o", r#"jsonpath={.metadata.managedFields[?(@.operation=="Apply")].manager}"#]);
+    let applier = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        r#"jsonpath={.metadata.managedFields[?(@.operation=="Apply")].manager}"#,
+    ]);
     assert_eq!(applier, "kubectl");
     // The deployment controller then owns the status (and revision annotation)
     // in one entry, as on a real cluster.
-    let managers = || c.ok(&["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]);
-    assert!(eventually(Duration::from_secs(10), || managers() == "kubectl kube-controller-manager"), "{}", managers());
+    let managers = || {
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || managers()
+            == "kubectl kube-controller-manager"),
+        "{}",
+        managers()
+    );
     assert_eq!(
         c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
         "3"
