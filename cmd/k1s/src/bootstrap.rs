@@ -139,6 +139,15 @@ pub async fn run(api: &Api, node: &Node, args: &ServerArgs) -> anyhow::Result<()
     )
     .await?;
     ensure(api, services, Some("kube-system"), kube_dns_service(node)).await?;
+    let pods = resource("", "pods")?;
+    ensure_field(
+        api,
+        pods,
+        Some("kube-system"),
+        cluster_dns_pod(node),
+        "status",
+    )
+    .await?;
     ensure_field(
         api,
         resource("", "endpoints")?,
@@ -204,6 +213,56 @@ fn kube_dns_service(node: &Node) -> Value {
                 {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153},
             ],
             "type": "ClusterIP",
+        },
+    })
+}
+
+/// The in-process DNS server, shown as a mirror pod (like a kubelet's
+/// static pods) so the kube-dns Service selects it and its endpoints point
+/// at the node address where it listens. The pod runner must never start it
+/// (`kubernetes.io/config.mirror`).
+fn cluster_dns_pod(node: &Node) -> Value {
+    let now = objects::now_rfc3339();
+    let ip = node.ip.to_string();
+    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+    json!({
+        "metadata": {
+            "name": format!("cluster-dns-{}", node.name),
+            "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns"},
+            "annotations": {"kubernetes.io/config.mirror": "k1s", "kubernetes.io/config.source": "k1s-in-process"},
+        },
+        "spec": {
+            "nodeName": node.name,
+            "hostNetwork": true,
+            "priorityClassName": "system-cluster-critical",
+            "containers": [{
+                "name": "dns",
+                "image": "k1s/cluster-dns",
+                "ports": [
+                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                    {"name": "metrics", "containerPort": 9153, "protocol": "TCP"},
+                ],
+            }],
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [condition("PodReadyToStartContainers"), condition("Initialized"), condition("Ready"), condition("ContainersReady"), condition("PodScheduled")],
+            "hostIP": ip,
+            "hostIPs": [{"ip": ip}],
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "startTime": now,
+            "containerStatuses": [{
+                "name": "dns",
+                "image": "k1s/cluster-dns",
+                "imageID": "",
+                "ready": true,
+                "started": true,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": now}},
+            }],
         },
     })
 }

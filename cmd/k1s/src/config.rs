@@ -1,6 +1,6 @@
 //! `k1s server`: flags, start-up order and shutdown.
 
-use crate::{bootstrap, dataplane, kubeconfig, netinfo};
+use crate::{bootstrap, clusterdns, dataplane, kubeconfig, netinfo};
 use anyhow::Context;
 use clap::Args;
 use ipnet::Ipv4Net;
@@ -141,7 +141,22 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     bootstrap::run(&api, &node, &args).await?;
     ready.store(true, Ordering::Release);
     tracing::info!("ready after {} ms", started.elapsed().as_millis());
+    let dns_settings = clusterdns::Settings {
+        node_ip: node.ip,
+        domain: args.cluster_domain.clone(),
+        upstreams: match args.upstream_dns {
+            Some(ip) => vec![std::net::SocketAddr::new(ip, 53)],
+            None => k1s_dns::system_upstreams(),
+        },
+        pod_cidr: args.cluster_cidr,
+    };
+    let dns_api = api.clone();
     let background = [
+        tokio::spawn(async move {
+            if let Err(e) = clusterdns::run(dns_api, dns_settings).await {
+                tracing::error!("cluster DNS stopped: {e:#}");
+            }
+        }),
         tokio::spawn(bootstrap::heartbeat(api.clone(), node.clone())),
         tokio::spawn(k1s_controllers::namespace::run(api.clone())),
         tokio::spawn(dataplane::run(

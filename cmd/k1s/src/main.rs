@@ -1,6 +1,7 @@
 //! `k1s`: a one-node Kubernetes in one binary.
 
 mod bootstrap;
+mod clusterdns;
 mod config;
 mod dataplane;
 mod kubeconfig;
@@ -37,8 +38,13 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("K1S_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                    tracing_subscriber::EnvFilter::try_from_env("K1S_LOG").unwrap_or_else(|_| {
+                        // hickory logs every query at info; keep the default log readable.
+                        tracing_subscriber::EnvFilter::new(format!(
+                            "info,{}",
+                            k1s_dns::QUIET_HICKORY
+                        ))
+                    }),
                 )
                 .with_writer(std::io::stderr)
                 .init();

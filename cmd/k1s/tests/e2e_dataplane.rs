@@ -169,3 +169,132 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
         "ClusterIP still answers after its endpoints went"
     );
 }
+
+fn dig(c: &Cluster, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &c.netns,
+            "dig",
+            "+time=2",
+            "+tries=1",
+            "@10.96.0.10",
+        ])
+        .args(args)
+        .output()
+        .expect("dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const DNS_OBJECTS: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  ports:
+  - name: http
+    port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: db
+spec:
+  type: ExternalName
+  externalName: endpoint.database.site.com
+";
+
+#[test]
+fn cluster_dns_answers_through_the_kube_dns_service() {
+    let c = Cluster::start();
+    let route = Command::new("ip")
+        .args([
+            "-n",
+            &c.netns,
+            "route",
+            "add",
+            "10.96.0.0/12",
+            "dev",
+            "eth0",
+        ])
+        .status()
+        .unwrap();
+    assert!(route.success());
+    // The in-process DNS server is selected by kube-dns like CoreDNS pods are.
+    let eps = c.ok(&[
+        "get",
+        "endpoints",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.subsets[0].addresses[0].ip}",
+    ]);
+    assert_eq!(eps, NODE_IP);
+    let f = c.file("dns.yaml", DNS_OBJECTS);
+    c.ok(&["apply", "-f", &f]);
+    let web_ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+
+    assert!(
+        eventually(Duration::from_secs(10), || dig(
+            &c,
+            &["+short", "kubernetes.default.svc.cluster.local"]
+        )
+        .trim()
+            == "10.96.0.1"),
+        "no answer through 10.96.0.10; log:\n{}",
+        c.log()
+    );
+    assert!(eventually(Duration::from_secs(5), || dig(
+        &c,
+        &["+short", "web.default.svc.cluster.local"]
+    )
+    .trim()
+        == web_ip));
+    assert_eq!(
+        dig(&c, &["+short", "WEB.Default.svc.cluster.local"]).trim(),
+        web_ip
+    );
+    assert_eq!(
+        dig(&c, &["+short", "db.default.svc.cluster.local", "CNAME"]).trim(),
+        "endpoint.database.site.com."
+    );
+    assert_eq!(
+        dig(
+            &c,
+            &["+short", "_http._tcp.web.default.svc.cluster.local", "SRV"]
+        )
+        .trim(),
+        "0 100 80 web.default.svc.cluster.local."
+    );
+    let missing = dig(&c, &["missing.default.svc.cluster.local"]);
+    assert!(missing.contains("status: NXDOMAIN"), "{missing}");
+    assert!(
+        missing.contains("IN\tSOA\tns.dns.cluster.local. hostmaster.cluster.local."),
+        "{missing}"
+    );
+    let aaaa = dig(&c, &["web.default.svc.cluster.local", "AAAA"]);
+    assert!(
+        aaaa.contains("status: NOERROR") && aaaa.contains("ANSWER: 0"),
+        "AAAA of an IPv4 Service is NODATA: {aaaa}"
+    );
+    assert_eq!(
+        dig(&c, &["+short", "dns-version.cluster.local", "TXT"]).trim(),
+        "\"1.1.0\""
+    );
+    let ptr = web_ip.split('.').rev().collect::<Vec<_>>().join(".");
+    assert_eq!(
+        dig(&c, &["+short", &format!("{ptr}.in-addr.arpa"), "PTR"]).trim(),
+        "web.default.svc.cluster.local."
+    );
+    // Over TCP too.
+    assert_eq!(
+        dig(
+            &c,
+            &["+tcp", "+short", "kubernetes.default.svc.cluster.local"]
+        )
+        .trim(),
+        "10.96.0.1"
+    );
+}
