@@ -25,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run the API server and everything else of the node.
     Server(config::ServerArgs),
+    /// Remove what k1s set up in the kernel (today: its nftables table);
+    /// safe to run again. Stored objects in the data directory are kept.
+    Reset,
     /// Print the admin kubeconfig (also kept in DATA_DIR/kubeconfig.yaml).
     Kubeconfig {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
@@ -52,6 +55,17 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(config::run_server(args))
+        }
+        Command::Reset => {
+            let removed = k1s_proxy::Applier::new()
+                .delete_table(k1s_proxy::Config::default().table.as_str())
+                .map_err(|e| anyhow::anyhow!("removing the nftables table: {e}"))?;
+            println!(
+                "nftables table ip {}: {}",
+                k1s_proxy::Config::default().table,
+                if removed { "removed" } else { "not present" }
+            );
+            Ok(())
         }
         Command::Kubeconfig { data_dir } => {
             let path = data_dir.join(kubeconfig::FILE);

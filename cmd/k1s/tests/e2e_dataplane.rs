@@ -298,3 +298,33 @@ fn cluster_dns_answers_through_the_kube_dns_service() {
         "10.96.0.1"
     );
 }
+
+fn reset(c: &Cluster) -> String {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &c.netns,
+            env!("CARGO_BIN_EXE_k1s"),
+            "reset",
+        ])
+        .output()
+        .expect("k1s reset");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn reset_removes_the_table_and_is_idempotent() {
+    let mut c = Cluster::start();
+    assert!(eventually(Duration::from_secs(10), || nft_table(&c)
+        .contains("table ip k1s")));
+    c.stop("TERM");
+    assert_eq!(reset(&c).trim(), "nftables table ip k1s: removed");
+    assert_eq!(nft_table(&c), "");
+    assert_eq!(reset(&c).trim(), "nftables table ip k1s: not present");
+}
