@@ -48,7 +48,7 @@ impl Default for DnsConfig {
     }
 }
 
-/// "1.1.1.1", "1.1.1.1:5353", "2001:db8::1", "[2001:db8::1]:53".
+/// "192.0.2.1", "192.0.2.1:5353", "2001:db8::1", "[2001:db8::1]:53".
 pub fn parse_upstream(s: &str) -> Option<SocketAddr> {
     let s = s.trim();
     if let Ok(sa) = s.parse::<SocketAddr>() {
@@ -104,8 +104,8 @@ mod tests {
     #[test]
     fn parses_upstreams() {
         let cases = [
-            ("8.8.8.8", Some("8.8.8.8:53")),
-            ("8.8.8.8:5353", Some("8.8.8.8:5353")),
+            ("192.0.2.53", Some("192.0.2.53:53")),
+            ("192.0.2.53:5353", Some("192.0.2.53:5353")),
             (" 2001:db8::1 ", Some("[2001:db8::1]:53")),
             ("[2001:db8::1]:54", Some("[2001:db8::1]:54")),
             ("dns.example", None),

@@ -49,7 +49,7 @@ fn packets_through_scenarios() {
         ("clusterip", NODE, "10.96.0.99", Tcp, 80, "drop"),
         ("clusterip", OUTSIDE, "10.96.0.99", Tcp, 80, "drop"),
         // Not ours: untouched.
-        ("clusterip", POD, "1.1.1.1", Udp, 53, "accept"),
+        ("clusterip", POD, "203.0.113.1", Udp, 53, "accept"),
         ("clusterip", OUTSIDE, NODE, Tcp, 80, "accept"),
         // NodePort from outside, from a pod and from the node: masqueraded.
         ("nodeport", OUTSIDE, NODE, Tcp, 30080,
