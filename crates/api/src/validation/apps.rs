@@ -3,7 +3,6 @@
 
 use super::gorepr;
 use super::json::{get, int_at, str_at};
-use super::labelselector::{validate_label_selector, Selector};
 use super::meta::{
     name_is_dns_subdomain, validate_object_meta, validate_object_meta_update, FIELD_IMMUTABLE,
     IS_NEGATIVE,
@@ -11,6 +10,7 @@ use super::meta::{
 use super::names::is_valid_percent;
 use super::pod::validate_pod_template;
 use crate::field::{FieldError, Path};
+use crate::selector::{string_map, validate_label_selector, LabelSelector};
 use serde_json::Value;
 
 fn non_negative(v: Option<i64>, path: &Path) -> Option<FieldError> {
@@ -21,14 +21,14 @@ fn non_negative(v: Option<i64>, path: &Path) -> Option<FieldError> {
 /// `ValidatePodTemplateSpecForReplicaSet`.
 fn validate_template_for_selector(
     spec: &Value,
-    selector: &Selector,
+    selector: &LabelSelector,
     path: &Path,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let null = Value::Null;
     let template = spec.get("template").unwrap_or(&null);
     let labels = get(template, &["metadata", "labels"]);
-    if !selector.is_empty() && !selector.matches(labels) {
+    if !selector.is_everything() && !selector.matches(&string_map(labels.unwrap_or(&null))) {
         errs.push(gorepr::invalid(
             path.child("metadata").child("labels"),
             &gorepr::string_map(labels),
@@ -66,7 +66,7 @@ fn validate_replicated_spec(spec: &Value, path: &Path) -> Vec<FieldError> {
     match sel {
         None => errs.push(FieldError::required(path.child("selector"), "")),
         Some(s) => {
-            errs.extend(validate_label_selector(Some(s), &path.child("selector")));
+            errs.extend(validate_label_selector(s, false, &path.child("selector")));
             let count = s
                 .get("matchLabels")
                 .and_then(Value::as_object)
@@ -83,7 +83,7 @@ fn validate_replicated_spec(spec: &Value, path: &Path) -> Vec<FieldError> {
             }
         }
     }
-    match Selector::from_value(sel) {
+    match LabelSelector::from_json(sel.unwrap_or(&Value::Null)) {
         Ok(selector) => errs.extend(validate_template_for_selector(
             spec,
             &selector,

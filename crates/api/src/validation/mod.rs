@@ -12,7 +12,6 @@ pub mod event;
 pub mod gorepr;
 pub mod ip;
 pub mod json;
-pub mod labelselector;
 pub mod meta;
 pub mod names;
 pub mod pod;
