@@ -159,6 +159,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         }),
         tokio::spawn(bootstrap::heartbeat(api.clone(), node.clone())),
         tokio::spawn(k1s_controllers::namespace::run(api.clone())),
+        tokio::spawn(k1s_controllers::servicelb::run(api.clone(), vec![node.ip])),
         tokio::spawn(dataplane::run(
             api.clone(),
             k1s_proxy::Config {

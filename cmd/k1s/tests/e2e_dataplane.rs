@@ -328,3 +328,102 @@ fn reset_removes_the_table_and_is_idempotent() {
     assert_eq!(nft_table(&c), "");
     assert_eq!(reset(&c).trim(), "nftables table ip k1s: not present");
 }
+
+const LOAD_BALANCERS: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: web-lb
+spec:
+  type: LoadBalancer
+  ports:
+  - port: 80
+    targetPort: 8080
+---
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: web-lb
+subsets:
+- addresses:
+  - ip: 192.168.56.10
+  ports:
+  - port: 8080
+";
+
+const SECOND_LB: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: late-lb
+spec:
+  type: LoadBalancer
+  ports:
+  - port: 80
+";
+
+#[test]
+fn load_balancer_gets_the_node_address_and_serves_there() {
+    let c = Cluster::start();
+    let _backend = backend(&c);
+    let f = c.file("lb.yaml", LOAD_BALANCERS);
+    c.ok(&["apply", "-f", &f]);
+    assert!(
+        eventually(Duration::from_secs(10), || c.ok(&[
+            "get",
+            "svc",
+            "web-lb",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}"
+        ]) == NODE_IP),
+        "no ingress: {}",
+        c.ok(&["get", "svc", "web-lb", "-o", "yaml"])
+    );
+    let row = support::squeeze(&c.ok(&["get", "svc", "web-lb", "--no-headers"]));
+    assert!(row.starts_with("web-lb LoadBalancer 10."), "{row}");
+    assert!(row.contains(&format!(" {NODE_IP} 80:")), "{row}");
+    assert!(
+        eventually(Duration::from_secs(10), || curl(
+            &c,
+            &format!("http://{NODE_IP}/")
+        )
+        .1 == "hello from the backend\n"),
+        "LoadBalancer port 80 on the node did not answer; table:\n{}",
+        nft_table(&c)
+    );
+    // A second LoadBalancer on the same port stays pending, with a Warning saying why.
+    let f = c.file("late.yaml", SECOND_LB);
+    c.ok(&["apply", "-f", &f]);
+    assert!(eventually(Duration::from_secs(10), || {
+        c.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=late-lb",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ]) == "PortInUse"
+    }));
+    assert_eq!(
+        support::squeeze(&c.ok(&["get", "svc", "late-lb", "--no-headers"]))
+            .split(' ')
+            .nth(3),
+        Some("<pending>")
+    );
+    let described = c.ok(&["describe", "svc", "late-lb"]);
+    assert!(
+        described.contains(
+            "80/TCP is already served on the node by LoadBalancer Service default/web-lb"
+        ),
+        "{described}"
+    );
+    // When the first one goes, the waiting one gets the address.
+    c.ok(&["delete", "svc", "web-lb"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        c.ok(&[
+            "get",
+            "svc",
+            "late-lb",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}",
+        ]) == NODE_IP
+    }));
+}

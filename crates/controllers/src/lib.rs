@@ -15,4 +15,5 @@ pub mod informer;
 pub mod namespace;
 pub mod owner;
 pub mod replicaset;
+pub mod servicelb;
 pub mod workqueue;
