@@ -153,6 +153,41 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
     let (code, body, _) = curl(&c, &format!("http://{NODE_IP}:30080/"));
     assert_eq!((code, body.as_str()), (0, "hello from the backend\n"));
 
+    // The services/proxy subresource, directly and through `kubectl proxy`.
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/services/web/proxy/"
+        ]),
+        "hello from the backend\n"
+    );
+    let mut kproxy = c
+        .kubectl_cmd(&["proxy", "--port=9999"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl proxy");
+    let via_proxy = eventually(Duration::from_secs(10), || {
+        curl(
+            &c,
+            "http://127.0.0.1:9999/api/v1/namespaces/default/services/web/proxy/",
+        )
+        .1 == "hello from the backend\n"
+    });
+    let _ = kproxy.kill();
+    let _ = kproxy.wait();
+    assert!(via_proxy, "kubectl proxy did not reach the Service");
+    let err = c.fails(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/services/empty/proxy/",
+    ]);
+    assert!(
+        err.contains("no endpoints available for service \"empty\""),
+        "{err}"
+    );
+
     // No endpoints: refused at once (TCP reset), not a hang.
     let (code, _, took) = curl(&c, &format!("http://{empty_ip}/"));
     assert_eq!(code, 7, "curl exit 7 = connection refused");

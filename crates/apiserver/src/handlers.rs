@@ -23,6 +23,8 @@ pub struct Ctx<'a> {
     pub headers: &'a HeaderMap,
     pub output: Output,
     pub pretty: bool,
+    /// The query string as sent (forwarded as is by the proxy subresource).
+    pub raw_query: Option<&'a str>,
 }
 
 impl Ctx<'_> {
@@ -123,6 +125,7 @@ pub async fn resource(
         headers: &headers,
         output,
         pretty,
+        raw_query: uri.query(),
     };
     match dispatch(&ctx, &method, body).await {
         Ok(resp) => resp,
@@ -159,6 +162,18 @@ async fn dispatch(ctx: &Ctx<'_>, method: &Method, body: Bytes) -> ApiResult<Resp
         return Err(ApiError::no_route());
     }
     match (sub.as_deref(), verb) {
+        (Some("proxy"), _) => {
+            let rest = ctx.path.rest.clone().unwrap_or_default();
+            crate::proxy::handle(
+                ctx,
+                method,
+                name.as_deref().unwrap_or(""),
+                &rest,
+                ctx.raw_query,
+                body,
+            )
+            .await
+        }
         (Some("scale"), _) => scale::handle(ctx, verb, name.as_deref().unwrap_or(""), &body).await,
         (Some("status"), "get") | (None, "get") => {
             let obj = ctx

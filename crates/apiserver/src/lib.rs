@@ -12,6 +12,7 @@ pub mod metrics;
 mod negotiate;
 pub mod objects;
 mod patch;
+mod proxy;
 mod query;
 mod request;
 mod scale;
