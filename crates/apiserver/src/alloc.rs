@@ -63,7 +63,8 @@ impl Cursor {
 
     /// Remembers that `offset` (in the upper band starting at `band`) was taken.
     fn taken(&self, offset: u64, band: u64) {
-        self.0.store(offset.saturating_sub(band) + 1, Ordering::Relaxed);
+        self.0
+            .store(offset.saturating_sub(band) + 1, Ordering::Relaxed);
     }
 }
 

@@ -69,7 +69,7 @@ fn service_backend(ctx: &Ctx<'_>, ns: &str, t: &Target<'_>) -> ApiResult<String>
         .find(|p| {
             t.port.is_empty()
                 || p["name"].as_str() == Some(t.port)
-                || p["port"].to_string() == t.port
+                || p["port"].as_i64().is_some_and(|n| n.to_string() == t.port)
         })
         .ok_or_else(|| {
             ApiError::service_unavailable(format!(
