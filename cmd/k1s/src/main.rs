@@ -28,11 +28,56 @@ enum Command {
     /// Remove what k1s set up in the kernel (today: its nftables table);
     /// safe to run again. Stored objects in the data directory are kept.
     Reset,
+    /// Manage the node's images: import, pull, ls, rm.
+    Image {
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR, global = true)]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
     /// Print the admin kubeconfig (also kept in DATA_DIR/kubeconfig.yaml).
     Kubeconfig {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Import an OCI image layout (directory or tar) or a `docker save` archive.
+    Import { file: PathBuf },
+    /// Pull an image from its registry (Docker Hub short names work: `nginx`).
+    Pull { reference: String },
+    /// List images like `crictl images`.
+    Ls,
+    /// Remove an image by name or ID prefix.
+    Rm { reference: String },
+}
+
+fn image(data_dir: &std::path::Path, command: ImageCommand) -> anyhow::Result<()> {
+    let store = k1s_node::image::ImageStore::open(data_dir)?;
+    match command {
+        ImageCommand::Import { file } => {
+            for r in store.import(&file)? {
+                println!("imported {r}");
+            }
+        }
+        ImageCommand::Pull { reference } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let pulled = runtime.block_on(store.pull(&reference))?;
+            println!("pulled {} ({})", pulled.reference, pulled.digest());
+        }
+        ImageCommand::Ls => print!("{}", k1s_node::image::format_images_table(&store.list()?)),
+        ImageCommand::Rm { reference } => {
+            let removed = store.remove(&reference)?;
+            for name in removed.untagged {
+                println!("Deleted: {name}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +112,7 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Image { data_dir, command } => image(&data_dir, command),
         Command::Kubeconfig { data_dir } => {
             let path = data_dir.join(kubeconfig::FILE);
             let text = std::fs::read_to_string(&path).map_err(|e| {
