@@ -159,6 +159,20 @@ fn tutorial_services_print_like_a_kubeadm_cluster() {
         applied.trim(),
         "service/nodeport-service created\nservice/external-service created\nservice/test-service created\nservice/multi-port-service created\nservice/first-service created\nservice/web-headless created\nservice/custom-ip created"
     );
+    // Like k3s's ServiceLB, k1s serves LoadBalancer Services on the node
+    // address (where a cloud-less kubeadm cluster would stay <pending>).
+    assert!(support::eventually(
+        std::time::Duration::from_secs(10),
+        || {
+            c.ok(&[
+                "get",
+                "svc",
+                "test-service",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ]) == support::NODE_IP
+        }
+    ));
     assert_eq!(
         normalize(&c.ok(&["get", "services"])),
         "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE
@@ -168,7 +182,7 @@ first-service ClusterIP <IP> <none> 80/TCP <AGE>
 kubernetes ClusterIP 10.96.0.1 <none> 443/TCP <AGE>
 multi-port-service ClusterIP <IP> <none> 80/TCP,443/TCP <AGE>
 nodeport-service NodePort <IP> <none> 8080:30007/TCP <AGE>
-test-service LoadBalancer <IP> <pending> 80:<NP>/TCP <AGE>
+test-service LoadBalancer <IP> 192.168.56.10 80:<NP>/TCP <AGE>
 web-headless ClusterIP None <none> 80/TCP <AGE>"
     );
     assert_eq!(
@@ -209,6 +223,7 @@ IP Family Policy:         SingleStack
 IP Families:              IPv4
 IP:                       {ip}
 IPs:                      {ip}
+LoadBalancer Ingress:     192.168.56.10 (VIP)
 Port:                     <unset>  80/TCP
 TargetPort:               9350/TCP
 NodePort:                 <unset>  {np}/TCP
