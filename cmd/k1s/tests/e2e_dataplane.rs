@@ -10,6 +10,65 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{eventually, Cluster, NODE_IP};
 
+/// A second namespace playing the user's laptop, joined to the node by the
+/// harness's veth (its peer end moves here as 192.168.56.1). Deleted on drop.
+struct Laptop(String);
+
+impl Laptop {
+    fn join(c: &Cluster) -> Laptop {
+        let name = format!("{}-laptop", c.netns);
+        let run = |args: &[&str]| {
+            let ok = Command::new("ip")
+                .args(args)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(ok, "ip {args:?}");
+        };
+        run(&["netns", "add", &name]);
+        let laptop = Laptop(name.clone());
+        run(&["-n", &c.netns, "link", "set", "eth0-peer", "netns", &name]);
+        run(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            "192.168.56.1/24",
+            "dev",
+            "eth0-peer",
+        ]);
+        run(&["-n", &name, "link", "set", "eth0-peer", "up"]);
+        run(&["-n", &name, "link", "set", "lo", "up"]);
+        laptop
+    }
+
+    fn curl(&self, url: &str) -> (i32, String) {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.0,
+                "curl",
+                "-s",
+                "--max-time",
+                "5",
+                url,
+            ])
+            .output()
+            .expect("curl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+impl Drop for Laptop {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 struct Backend(Child);
 
 impl Drop for Backend {
@@ -152,6 +211,15 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
     );
     let (code, body, _) = curl(&c, &format!("http://{NODE_IP}:30080/"));
     assert_eq!((code, body.as_str()), (0, "hello from the backend\n"));
+    // From outside the node: the laptop namespace reaches NodePort 30080.
+    let laptop = Laptop::join(&c);
+    assert!(
+        eventually(Duration::from_secs(5), || laptop
+            .curl(&format!("http://{NODE_IP}:30080/"))
+            .1
+            == "hello from the backend\n"),
+        "NodePort not reachable from the laptop namespace"
+    );
 
     // The services/proxy subresource, directly and through `kubectl proxy`.
     assert_eq!(
