@@ -26,18 +26,6 @@ const WATCHED: &[(&str, &str, Kind)] = &[
     ("", "namespaces", Kind::Namespace),
 ];
 
-fn parse_all(api: &Api, prefix: &str) -> Vec<Value> {
-    api.store()
-        .list(prefix, None, None, None)
-        .map(|p| {
-            p.items
-                .iter()
-                .filter_map(|raw| serde_json::from_slice(raw).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn meta<'a>(v: &'a Value, field: &str) -> &'a str {
     v["metadata"][field].as_str().unwrap_or("")
 }
@@ -70,7 +58,8 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
     for (group, plural, kind) in WATCHED {
         if let Some(r) = lookup(group, plural) {
             objects.extend(
-                parse_all(&api, &r.storage_prefix())
+                k1s_controllers::informer::list_values(api.store(), &r.storage_prefix())
+                    .unwrap_or_default()
                     .into_iter()
                     .map(|v| (*kind, v)),
             );

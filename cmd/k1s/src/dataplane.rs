@@ -8,7 +8,6 @@ use k1s_proxy::{Applier, Config, Proxy};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 /// Changes arriving within this window are applied together.
 const DEBOUNCE: Duration = Duration::from_millis(20);
@@ -16,17 +15,10 @@ const DEBOUNCE: Duration = Duration::from_millis(20);
 const RESYNC: Duration = Duration::from_secs(30);
 
 fn read_all(api: &Api, prefix: &str) -> Vec<Value> {
-    match api.store().list(prefix, None, None, None) {
-        Ok(page) => page
-            .items
-            .iter()
-            .filter_map(|raw| serde_json::from_slice(raw).ok())
-            .collect(),
-        Err(e) => {
-            tracing::error!(%prefix, "proxy: listing failed: {e}");
-            Vec::new()
-        }
-    }
+    k1s_controllers::informer::list_values(api.store(), prefix).unwrap_or_else(|e| {
+        tracing::error!(%prefix, "proxy: listing failed: {e}");
+        Vec::new()
+    })
 }
 
 pub async fn run(api: Api, cfg: Config) {
@@ -36,14 +28,10 @@ pub async fn run(api: Api, cfg: Config) {
     ) else {
         return;
     };
-    let wake = Arc::new(Notify::new());
-    for prefix in [services.storage_prefix(), slices.storage_prefix()] {
-        let (store, wake) = (api.store().clone(), wake.clone());
-        tokio::spawn(k1s_controllers::informer::run(store, prefix, move |_key| {
-            wake.notify_one();
-            async {}
-        }));
-    }
+    let wake = k1s_controllers::informer::wake_on_changes(
+        api.store(),
+        &[services.storage_prefix(), slices.storage_prefix()],
+    );
     let proxy = Arc::new(Mutex::new(Proxy::new(cfg, Applier::new())));
     loop {
         let _ = tokio::time::timeout(RESYNC, wake.notified()).await;

@@ -54,3 +54,30 @@ fn key_of(prefix: &str, raw: &[u8]) -> Option<Key> {
     let name = meta.get("name")?.as_str()?;
     Some(Key::new(prefix, ns, name))
 }
+
+/// Every object stored under `prefix`, parsed; unparsable entries are skipped.
+pub fn list_values(
+    store: &Store,
+    prefix: &str,
+) -> Result<Vec<serde_json::Value>, k1s_store::StoreError> {
+    Ok(store
+        .list(prefix, None, None, None)?
+        .items
+        .iter()
+        .filter_map(|raw| serde_json::from_slice(raw).ok())
+        .collect())
+}
+
+/// For loops that recompute from the whole state: a `Notify` woken after
+/// the initial list and after every change under any of `prefixes`.
+pub fn wake_on_changes(store: &Arc<Store>, prefixes: &[String]) -> Arc<tokio::sync::Notify> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    for prefix in prefixes {
+        let wake = wake.clone();
+        tokio::spawn(run(store.clone(), prefix.clone(), move |_key| {
+            wake.notify_one();
+            async {}
+        }));
+    }
+    wake
+}

@@ -12,8 +12,6 @@ use k1s_apiserver::{objects, Api, WriteOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// The class this controller implements when a Service names one.
 pub const CLASS: &str = "k1s.io/servicelb";
@@ -118,31 +116,13 @@ pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
     let Some(services) = lookup("", "services") else {
         return;
     };
-    let wake = Arc::new(Notify::new());
-    {
-        let (store, wake) = (api.store().clone(), wake.clone());
-        tokio::spawn(informer::run(
-            store,
-            services.storage_prefix(),
-            move |_key| {
-                wake.notify_one();
-                async {}
-            },
-        ));
-    }
+    let wake = informer::wake_on_changes(api.store(), &[services.storage_prefix()]);
     let recorder = Recorder::new(api.clone(), "service-lb-controller");
     let mut warned: HashSet<(String, String)> = HashSet::new();
     loop {
         wake.notified().await;
-        let all: Vec<Value> = match api
-            .store()
-            .list(&services.storage_prefix(), None, None, None)
-        {
-            Ok(page) => page
-                .items
-                .iter()
-                .filter_map(|raw| serde_json::from_slice(raw).ok())
-                .collect(),
+        let all = match informer::list_values(api.store(), &services.storage_prefix()) {
+            Ok(all) => all,
             Err(e) => {
                 tracing::error!("servicelb: listing Services: {e}");
                 continue;
