@@ -69,6 +69,24 @@ impl Drop for Laptop {
     }
 }
 
+/// Locally sent packets to the service CIDR need a route to reach the nat
+/// hooks (the node networking of the pod runner will own this route).
+fn route_service_cidr(c: &Cluster) {
+    let ok = Command::new("ip")
+        .args([
+            "-n",
+            &c.netns,
+            "route",
+            "add",
+            "10.96.0.0/12",
+            "dev",
+            "eth0",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "adding the service CIDR route");
+}
+
 struct Backend(Child);
 
 impl Drop for Backend {
@@ -172,21 +190,7 @@ spec:
 #[test]
 fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
     let c = Cluster::start();
-    // Locally sent packets to the service CIDR need a route to reach the
-    // nat hooks (the node networking of the pod runner will own this route).
-    let route = Command::new("ip")
-        .args([
-            "-n",
-            &c.netns,
-            "route",
-            "add",
-            "10.96.0.0/12",
-            "dev",
-            "eth0",
-        ])
-        .status()
-        .unwrap();
-    assert!(route.success());
+    route_service_cidr(&c);
     let _backend = backend(&c);
     let f = c.file("web.yaml", WEB);
     c.ok(&["apply", "-f", &f]);
@@ -311,19 +315,7 @@ spec:
 #[test]
 fn cluster_dns_answers_through_the_kube_dns_service() {
     let c = Cluster::start();
-    let route = Command::new("ip")
-        .args([
-            "-n",
-            &c.netns,
-            "route",
-            "add",
-            "10.96.0.0/12",
-            "dev",
-            "eth0",
-        ])
-        .status()
-        .unwrap();
-    assert!(route.success());
+    route_service_cidr(&c);
     // The in-process DNS server is selected by kube-dns like CoreDNS pods are.
     let eps = c.ok(&[
         "get",
