@@ -153,7 +153,7 @@ pub fn resident_memory_bytes() -> u64 {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    // SAFETY-free: sysconf via nix is not a dependency here; Linux x86_64 uses 4 KiB pages.
+    // statm counts pages; k1s targets x86_64/aarch64 Linux, whose default page is 4 KiB.
     pages * 4096
 }
 

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 /// How often an idle watch with `allowWatchBookmarks` gets a BOOKMARK.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
-/// kube-apiserver's --min-request-timeout: watches without timeoutSeconds end after 30-60 min.
+/// Watches without timeoutSeconds end after kube-apiserver's --min-request-timeout
+/// (1800 s; upstream adds up to the same again at random, k1s does not).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 #[derive(Clone)]
