@@ -118,6 +118,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             },
         },
     );
+    let kubelet = node_runtime(&api, &node, &args)?;
     let ready = Arc::new(AtomicBool::new(false));
     let app = AppState {
         api: api.clone(),
@@ -127,6 +128,9 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         server_address: Arc::new(format!("{}:{}", node.ip, args.secure_port)),
         started,
         ready: ready.clone(),
+        pod_streams: Some(Arc::new(k1s_node::kubelet::streams::NodeStreams::new(
+            kubelet.clone(),
+        ))),
     };
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.secure_port))
@@ -174,6 +178,11 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         tokio::spawn(k1s_controllers::replicaset::run(api.clone())),
         tokio::spawn(k1s_controllers::deployment::run(api.clone())),
         tokio::spawn(k1s_controllers::gc::run(api.clone())),
+        tokio::spawn(k1s_controllers::scheduler::run(
+            api.clone(),
+            node.name.clone(),
+        )),
+        tokio::spawn(k1s_node::kubelet::run(kubelet)),
     ];
 
     wait_for_signal().await;
@@ -184,6 +193,47 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     let _ = server.done.await;
     Ok(())
+}
+
+/// The pod runner: node state, pod network, container runtime and images.
+fn node_runtime(
+    api: &Api,
+    node: &Node,
+    args: &ServerArgs,
+) -> anyhow::Result<Arc<k1s_node::kubelet::Context>> {
+    let state = Arc::new(
+        k1s_node::state::NodeState::open(&args.data_dir).context("opening the node state")?,
+    );
+    let network = k1s_node::net::NodeNetwork::new(
+        k1s_node::net::NetConfig {
+            data_dir: args.data_dir.clone(),
+            bridge: k1s_node::net::DEFAULT_BRIDGE.to_string(),
+            pod_cidr: node.pod_cidr,
+            cluster_cidr: args.cluster_cidr,
+            service_cidr: args.service_cidr,
+        },
+        state,
+    )
+    .context("node network")?;
+    let exe = std::env::current_exe().context("locating the k1s binary")?;
+    let runtime =
+        k1s_node::runtime::Runtime::new(&args.data_dir, exe).context("container runtime")?;
+    let images = k1s_node::image::ImageStore::open(&args.data_dir).context("image store")?;
+    k1s_node::kubelet::Context::new(
+        api.clone(),
+        Arc::new(runtime),
+        Arc::new(network),
+        Arc::new(images),
+        k1s_node::kubelet::KubeletConfig {
+            node_name: node.name.clone(),
+            node_ip: node.ip,
+            data_dir: args.data_dir.clone(),
+            cluster_dns: args.cluster_dns,
+            cluster_domain: args.cluster_domain.clone(),
+            host_resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            host_netns: PathBuf::from(format!("/proc/{}/ns/net", std::process::id())),
+        },
+    )
 }
 
 fn san_names(node_name: &str, domain: &str) -> Vec<String> {

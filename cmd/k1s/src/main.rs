@@ -6,6 +6,7 @@ mod config;
 mod dataplane;
 mod kubeconfig;
 mod netinfo;
+mod reset;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,9 +26,13 @@ struct Cli {
 enum Command {
     /// Run the API server and everything else of the node.
     Server(config::ServerArgs),
-    /// Remove what k1s set up in the kernel (today: its nftables table);
-    /// safe to run again. Stored objects in the data directory are kept.
-    Reset,
+    /// Remove what k1s set up in the kernel: containers, mounts, cgroups,
+    /// pod network namespaces, veths, the k1s0 bridge and the nftables
+    /// tables; safe to run again. Stored objects, images and logs are kept.
+    Reset {
+        #[arg(long, default_value = config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
     /// Manage the node's images: import, pull, ls, rm.
     Image {
         #[arg(long, default_value = config::DEFAULT_DATA_DIR, global = true)]
@@ -81,6 +86,13 @@ fn image(data_dir: &std::path::Path, command: ImageCommand) -> anyhow::Result<()
 }
 
 fn main() -> anyhow::Result<()> {
+    // The runtime re-execs this binary as its helpers; they fork and enter
+    // namespaces, so they run before clap and before any thread exists.
+    match std::env::args().nth(1).as_deref() {
+        Some("__shim") => k1s_node::runtime::shim_main(std::env::args().collect()),
+        Some("__exec") => k1s_node::runtime::exec_main(std::env::args().collect()),
+        _ => {}
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => {
@@ -101,17 +113,7 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(config::run_server(args))
         }
-        Command::Reset => {
-            let removed = k1s_proxy::Applier::new()
-                .delete_table(k1s_proxy::Config::default().table.as_str())
-                .map_err(|e| anyhow::anyhow!("removing the nftables table: {e}"))?;
-            println!(
-                "nftables table ip {}: {}",
-                k1s_proxy::Config::default().table,
-                if removed { "removed" } else { "not present" }
-            );
-            Ok(())
-        }
+        Command::Reset { data_dir } => reset::run(&data_dir),
         Command::Image { data_dir, command } => image(&data_dir, command),
         Command::Kubeconfig { data_dir } => {
             let path = data_dir.join(kubeconfig::FILE);

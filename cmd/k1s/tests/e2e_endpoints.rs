@@ -1,14 +1,26 @@
 //! Endpoints and EndpointSlices as the Service walkthrough shows them,
-//! with the real kubectl. There is no pod runner yet, so pods get their IPs
-//! and readiness the way the reference captures did: status written by
-//! hand through the `status` subresource.
+//! with the real kubectl.
+//!
+//! The first test uses real pods: node1's kubelet runs nginx, assigns the
+//! pod IPs and reports readiness from a readiness probe on a file, which
+//! the test removes and restores with `kubectl exec`; expected addresses
+//! are read from the pods.
+//!
+//! The second wants fixed IPs in exact table output, so its pods live on
+//! `node2`, a registered Node without a kubelet in this process: the
+//! scheduler and node1's kubelet leave them alone, and the test plays
+//! node2's kubelet, writing their IPs and readiness through the `status`
+//! subresource as a remote kubelet would.
 
 mod support;
 
+use serde_json::Value;
 use std::time::Duration;
 use support::{eventually, squeeze, Cluster};
 
 const WAIT: Duration = Duration::from_secs(15);
+/// Real pods: image import, sandbox, container start and probes.
+const POD_WAIT: Duration = Duration::from_secs(60);
 
 /// `squeeze`d table output with the AGE column (last) replaced.
 fn table(text: &str) -> String {
@@ -26,42 +38,6 @@ fn table(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn pod_yaml(name: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  labels:
-    app: web
-spec:
-  nodeName: node1
-  containers:
-  - name: nginx
-    image: nginx
-    ports:
-    - name: http
-      containerPort: 8080
-"
-    )
-}
-
-fn set_status(c: &Cluster, pod: &str, ip: &str, ready: bool) {
-    let patch = format!(
-        r#"{{"status":{{"phase":"Running","podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}],"conditions":[{{"type":"Ready","status":"{}"}}]}}}}"#,
-        if ready { "True" } else { "False" }
-    );
-    c.ok(&[
-        "patch",
-        "pod",
-        pod,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &patch,
-    ]);
 }
 
 fn apply(c: &Cluster, yaml: &str) {
@@ -84,17 +60,87 @@ fn wait_for_table(c: &Cluster, args: &[&str], want: &str) {
     assert!(ok, "kubectl {args:?} printed\n{last}\ninstead of\n{want}");
 }
 
-fn start_with_pods() -> Cluster {
-    let c = Cluster::start();
-    for (i, ip) in ["10.244.0.5", "10.244.0.6", "10.244.0.7"]
-        .iter()
-        .enumerate()
-    {
-        let name = format!("web-{i}");
-        apply(&c, &pod_yaml(&name));
-        set_status(&c, &name, ip, true);
-    }
-    c
+/// Waits until `kubectl args` prints exactly `want`.
+fn wait_for_output(c: &Cluster, args: &[&str], want: &str) {
+    let mut last = String::new();
+    let ok = eventually(WAIT, || {
+        last = c.ok(args);
+        last == want
+    });
+    assert!(ok, "kubectl {args:?} printed\n{last}\ninstead of\n{want}");
+}
+
+/// A real nginx pod, Ready while /tmp/ready exists (checked every second).
+fn real_pod_yaml(name: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels:
+    app: web
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: nginx
+    image: nginx:1.22
+    command: ["sh", "-c", "touch /tmp/ready && exec nginx -g 'daemon off;'"]
+    ports:
+    - name: http
+      containerPort: 80
+    readinessProbe:
+      exec:
+        command: ["cat", "/tmp/ready"]
+      periodSeconds: 1
+      failureThreshold: 1
+"#
+    )
+}
+
+fn pod_ip(c: &Cluster, pod: &str) -> String {
+    c.ok(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])
+}
+
+/// Endpoints order addresses by IP as bytes (upstream's RepackSubsets).
+fn by_ip(ips: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ips.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// The one slice of Service `svc`, once its ENDPOINTS column lists
+/// exactly `ips` (in any order: a slice keeps endpoints unordered): its
+/// name and its other columns.
+fn wait_for_slice(c: &Cluster, svc: &str, ips: &[String]) -> (String, String) {
+    let mut want: Vec<String> = ips.to_vec();
+    want.sort();
+    let mut last = String::new();
+    let mut found = None;
+    let ok = eventually(WAIT, || {
+        last = table(&c.ok(&[
+            "get",
+            "endpointslices",
+            "-l",
+            &format!("kubernetes.io/service-name={svc}"),
+        ]));
+        let lines: Vec<&str> = last.lines().collect();
+        let [header, row] = lines[..] else {
+            return false;
+        };
+        let cols: Vec<&str> = row.split(' ').collect();
+        if header != "NAME ADDRESSTYPE PORTS ENDPOINTS AGE" || cols.len() != 5 {
+            return false;
+        }
+        let mut have: Vec<String> = cols[3].split(',').map(String::from).collect();
+        have.sort();
+        found = Some((
+            cols[0].to_string(),
+            format!("{} {} {}", cols[1], cols[2], cols[4]),
+        ));
+        have == want
+    });
+    assert!(ok, "slices of {svc}:\n{last}\nwant one listing {want:?}");
+    found.unwrap_or_default()
 }
 
 const WEB: &str = "apiVersion: v1
@@ -111,35 +157,54 @@ spec:
 
 #[test]
 fn endpoints_follow_the_selected_pods() {
-    let c = start_with_pods();
+    let c = Cluster::start_with_images();
+    for i in 0..3 {
+        apply(&c, &real_pod_yaml(&format!("web-{i}")));
+    }
+    let ok = eventually(POD_WAIT, || {
+        c.kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/web-0",
+            "pod/web-1",
+            "pod/web-2",
+            "--timeout=5s",
+        ])
+        .status
+        .success()
+    });
+    assert!(
+        ok,
+        "pods not ready:\n{}\n{}",
+        c.ok(&["get", "pods", "-o", "wide"]),
+        c.log()
+    );
+    let ips: Vec<String> = (0..3).map(|i| pod_ip(&c, &format!("web-{i}"))).collect();
+    for ip in &ips {
+        assert!(ip.starts_with("10.244.0."), "pod IPs {ips:?}");
+    }
+    let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+
     apply(&c, WEB);
+    let all_ready = by_ip(&ip_refs)
+        .iter()
+        .map(|ip| format!("{ip}:80"))
+        .collect::<Vec<_>>()
+        .join(",");
     wait_for_table(
         &c,
         &["get", "endpoints", "web"],
-        "NAME ENDPOINTS AGE\nweb 10.244.0.5:80,10.244.0.6:80,10.244.0.7:80 <AGE>",
+        &format!("NAME ENDPOINTS AGE\nweb {all_ready} <AGE>"),
     );
 
     // One slice, named from the Service, with the reference cluster's columns.
-    let slices = table(&c.ok(&[
-        "get",
-        "endpointslices",
-        "-l",
-        "kubernetes.io/service-name=web",
-    ]));
-    let mut lines = slices.lines();
-    assert_eq!(lines.next(), Some("NAME ADDRESSTYPE PORTS ENDPOINTS AGE"));
-    let row = lines.next().unwrap_or_default();
-    let (name, rest) = row.split_once(' ').unwrap_or_default();
-    assert!(name.starts_with("web-") && name.len() == 9, "{slices}");
-    assert_eq!(
-        rest, "IPv4 80 10.244.0.5,10.244.0.6,10.244.0.7 <AGE>",
-        "{slices}"
-    );
-    assert_eq!(lines.next(), None, "{slices}");
+    let (name, columns) = wait_for_slice(&c, "web", &ips);
+    assert!(name.starts_with("web-") && name.len() == 9, "{name}");
+    assert_eq!(columns, "IPv4 80 <AGE>");
     let labels = c.ok(&[
         "get",
         "endpointslice",
-        name,
+        &name,
         "-o",
         "jsonpath={.metadata.labels}",
     ]);
@@ -150,29 +215,36 @@ fn endpoints_follow_the_selected_pods() {
     let owner = c.ok(&[
         "get",
         "endpointslice",
-        name,
+        &name,
         "-o",
         "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} controller={.metadata.ownerReferences[0].controller} block={.metadata.ownerReferences[0].blockOwnerDeletion}",
     ]);
     assert_eq!(owner, "Service/web controller=true block=true");
-    let first = c.ok(&[
-        "get",
-        "endpointslice",
-        name,
-        "-o",
-        "jsonpath={.endpoints[0].conditions} {.endpoints[0].nodeName} {.endpoints[0].targetRef.kind}/{.endpoints[0].targetRef.name}",
-    ]);
+    let endpoint_of = |pod: &str| {
+        format!(
+            "jsonpath={{range .endpoints[?(@.targetRef.name==\"{pod}\")]}}{{.addresses[0]}} {{.conditions}} {{.nodeName}} {{.targetRef.kind}}/{{.targetRef.name}}{{end}}"
+        )
+    };
     assert_eq!(
-        first,
-        r#"{"ready":true,"serving":true,"terminating":false} node1 Pod/web-0"#
+        c.ok(&["get", "endpointslice", &name, "-o", &endpoint_of("web-0")]),
+        format!(
+            r#"{} {{"ready":true,"serving":true,"terminating":false}} node1 Pod/web-0"#,
+            ips[0]
+        )
     );
 
-    // A pod that stops being ready drops out of the ready addresses.
-    set_status(&c, "web-2", "10.244.0.7", false);
+    // A pod whose readiness probe starts failing drops out of the ready
+    // addresses.
+    c.ok(&["exec", "web-2", "--", "rm", "/tmp/ready"]);
+    let ready_two = by_ip(&ip_refs[..2])
+        .iter()
+        .map(|ip| format!("{ip}:80"))
+        .collect::<Vec<_>>()
+        .join(",");
     wait_for_table(
         &c,
         &["get", "endpoints", "web"],
-        "NAME ENDPOINTS AGE\nweb 10.244.0.5:80,10.244.0.6:80 <AGE>",
+        &format!("NAME ENDPOINTS AGE\nweb {ready_two} <AGE>"),
     );
     assert_eq!(
         c.ok(&[
@@ -182,18 +254,34 @@ fn endpoints_follow_the_selected_pods() {
             "-o",
             "jsonpath={.subsets[0].notReadyAddresses[*].ip}"
         ]),
-        "10.244.0.7"
+        ips[2]
     );
-    let cond = c.ok(&[
-        "get",
-        "endpointslice",
-        name,
-        "-o",
-        "jsonpath={.endpoints[2].addresses[0]} {.endpoints[2].conditions}",
-    ]);
-    assert_eq!(
-        cond,
-        r#"10.244.0.7 {"ready":false,"serving":false,"terminating":false}"#
+    wait_for_output(
+        &c,
+        &["get", "endpointslice", &name, "-o", &endpoint_of("web-2")],
+        &format!(
+            r#"{} {{"ready":false,"serving":false,"terminating":false}} node1 Pod/web-2"#,
+            ips[2]
+        ),
+    );
+    let pod: Value =
+        serde_json::from_str(&c.ok(&["get", "pod", "web-2", "-o", "json"])).unwrap_or(Value::Null);
+    assert_eq!(pod["status"]["phase"], "Running", "{pod}");
+
+    // Ready again: back in the addresses.
+    c.ok(&["exec", "web-2", "--", "touch", "/tmp/ready"]);
+    wait_for_table(
+        &c,
+        &["get", "endpoints", "web"],
+        &format!("NAME ENDPOINTS AGE\nweb {all_ready} <AGE>"),
+    );
+    wait_for_output(
+        &c,
+        &["get", "endpointslice", &name, "-o", &endpoint_of("web-2")],
+        &format!(
+            r#"{} {{"ready":true,"serving":true,"terminating":false}} node1 Pod/web-2"#,
+            ips[2]
+        ),
     );
 
     // Deleting the Service takes its Endpoints and slices with it.
@@ -216,9 +304,74 @@ fn endpoints_follow_the_selected_pods() {
     assert!(ok, "endpoints web left behind");
 }
 
+/// node2 as its (remote) kubelet would register it, with its own pod range.
+const NODE2: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: node2
+  labels:
+    kubernetes.io/hostname: node2
+    kubernetes.io/os: linux
+spec:
+  podCIDR: 10.244.1.0/24
+  podCIDRs:
+  - 10.244.1.0/24
+";
+
+/// A pod bound to node2: nothing in this k1s runs it.
+fn remote_pod_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels:
+    app: web
+spec:
+  nodeName: node2
+  containers:
+  - name: nginx
+    image: nginx:1.22
+    ports:
+    - name: http
+      containerPort: 8080
+"
+    )
+}
+
+/// Plays node2's kubelet: reports the pod Running and Ready with `ip`.
+fn set_ready(c: &Cluster, pod: &str, ip: &str) {
+    let patch = format!(
+        r#"{{"status":{{"phase":"Running","podIP":"{ip}","podIPs":[{{"ip":"{ip}"}}],"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+    );
+    c.ok(&[
+        "patch",
+        "pod",
+        pod,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &patch,
+    ]);
+}
+
+fn start_with_remote_pods() -> Cluster {
+    let c = Cluster::start();
+    apply(&c, NODE2);
+    for (i, ip) in ["10.244.1.5", "10.244.1.6", "10.244.1.7"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("web-{i}");
+        apply(&c, &remote_pod_yaml(&name));
+        set_ready(&c, &name, ip);
+    }
+    c
+}
+
 #[test]
 fn named_target_ports_and_the_selector_typo() {
-    let c = start_with_pods();
+    let c = start_with_remote_pods();
     apply(
         &c,
         "apiVersion: v1
@@ -237,7 +390,7 @@ spec:
     wait_for_table(
         &c,
         &["get", "endpoints", "web-named"],
-        "NAME ENDPOINTS AGE\nweb-named 10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080 <AGE>",
+        "NAME ENDPOINTS AGE\nweb-named 10.244.1.5:8080,10.244.1.6:8080,10.244.1.7:8080 <AGE>",
     );
     assert_eq!(
         c.ok(&[
@@ -294,7 +447,7 @@ spec:
     wait_for_table(
         &c,
         &["get", "endpoints", "web-typo"],
-        "NAME ENDPOINTS AGE\nweb-typo 10.244.0.5:80,10.244.0.6:80,10.244.0.7:80 <AGE>",
+        "NAME ENDPOINTS AGE\nweb-typo 10.244.1.5:80,10.244.1.6:80,10.244.1.7:80 <AGE>",
     );
     let fixed = table(&c.ok(&[
         "get",

@@ -1,7 +1,10 @@
 //! kubectl against a real k1s: Deployments, ReplicaSets, the garbage
-//! collector and Events. There is no pod runner here, so the test plays
-//! the kubelet: it marks pods Running and Ready through the status
-//! subresource, the way a node would report them.
+//! collector and Events, with real pods. The offline test images are
+//! imported, the scheduler binds every pod to node1 and its kubelet runs
+//! the containers and reports them Running and Ready; the tests only watch.
+//! Images are tagged (`nginx:1.22`, `:1.17`, `:1.18` all name the test
+//! nginx) because `latest` means imagePullPolicy Always and there is no
+//! registry to pull from.
 
 mod support;
 
@@ -45,48 +48,36 @@ fn pods(c: &Cluster, selector: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Plays the kubelet: marks every live, not-ready pod of `selector`
-/// Running and Ready. Returns how many it marked.
-fn mark_ready(c: &Cluster, selector: &str) -> usize {
-    let mut marked = 0;
-    for (i, pod) in pods(c, selector).iter().enumerate() {
-        if is_ready(pod) {
-            continue;
-        }
-        let patch = format!(
-            r#"{{"status":{{"phase":"Running","conditions":[{{"type":"Ready","status":"True"}}],"podIP":"10.244.0.{}"}}}}"#,
-            10 + i
-        );
-        let out = c.kubectl(&[
-            "patch",
-            "pod",
-            &name(pod),
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &patch,
-        ]);
-        // A pod deleted meanwhile is fine.
-        if out.status.success() {
-            marked += 1;
-        }
-    }
-    marked
+/// Every pod matching `selector`, terminating ones included.
+fn all_pods(c: &Cluster, selector: &str) -> Vec<Value> {
+    items(&json(c, &["get", "pods", "-l", selector]))
 }
 
-/// Waits until `selector` has `n` live pods, all marked ready.
+fn image(pod: &Value) -> &str {
+    pod["spec"]["containers"][0]["image"].as_str().unwrap_or("")
+}
+
+/// Waits until `selector` has `n` live pods, all Ready (the kubelet's word).
 fn wait_ready_pods(c: &Cluster, selector: &str, n: usize) {
     let ok = eventually(WAIT, || {
-        mark_ready(c, selector);
         let p = pods(c, selector);
         p.len() == n && p.iter().all(is_ready)
     });
     assert!(
         ok,
         "wanted {n} ready pods for {selector}, have {:?}\nlog:\n{}",
-        pods(c, selector).iter().map(name).collect::<Vec<_>>(),
+        pods(c, selector)
+            .iter()
+            .map(|p| format!("{} ready={}", name(p), is_ready(p)))
+            .collect::<Vec<_>>(),
         c.log()
     );
+}
+
+/// Whether `kubectl args` fails with NotFound (the object is gone).
+fn not_found(c: &Cluster, args: &[&str]) -> bool {
+    let out = c.kubectl(args);
+    !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound")
 }
 
 fn deploy_row(c: &Cluster, deploy: &str) -> String {
@@ -112,11 +103,12 @@ fn rollout_done(d: &Value) -> bool {
         && n("availableReplicas") == want
 }
 
-/// Drives a rollout by readying pods as they come, checking at every
-/// observation that the pod count stays within replicas + maxSurge and the
-/// ready count at or above replicas - maxUnavailable. Returns the largest
+/// Watches a rollout until it is done, checking at every observation that
+/// the live pod count stays within replicas + maxSurge and the ready count
+/// at or above replicas - maxUnavailable (terminating pods count for
+/// neither, as for the Deployment controller). Returns the largest live
 /// pod count seen.
-fn drive_rollout(
+fn watch_rollout(
     c: &Cluster,
     deploy: &str,
     selector: &str,
@@ -149,7 +141,6 @@ fn drive_rollout(
             "rollout did not finish: {d}\nlog:\n{}",
             c.log()
         );
-        mark_ready(c, selector);
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -160,13 +151,13 @@ fn replica_sets(c: &Cluster, selector: &str) -> Vec<Value> {
 
 #[test]
 fn deployment_rolls_out_scales_heals_and_rolls_back() {
-    let c = Cluster::start();
+    let c = Cluster::start_with_images();
     assert_eq!(
         c.ok(&[
             "create",
             "deployment",
             "web",
-            "--image=nginx",
+            "--image=nginx:1.22",
             "--replicas=3"
         ])
         .trim(),
@@ -197,6 +188,13 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
         assert_eq!(p["metadata"]["ownerReferences"][0]["name"], rs1.as_str());
     }
     wait_ready_pods(&c, "app=web", 3);
+    for p in pods(&c, "app=web") {
+        // Ready because the kubelet runs it, on the node the scheduler chose.
+        assert_eq!(p["status"]["phase"], "Running", "{p}");
+        assert_eq!(p["spec"]["nodeName"], "node1", "{p}");
+        let ip = p["status"]["podIP"].as_str().unwrap_or("");
+        assert!(ip.starts_with("10.244.0."), "{p}");
+    }
     wait_row(&c, "web", "web 3/3 3 3 ");
     let rs_row = squeeze(&c.ok(&["get", "rs", &rs1, "--no-headers"]));
     assert!(rs_row.starts_with(&format!("{rs1} 3 3 3 ")), "{rs_row}");
@@ -207,7 +205,7 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
             .trim(),
         "deployment.apps/web image updated"
     );
-    let most = drive_rollout(&c, "web", "app=web", 4, 3);
+    let most = watch_rollout(&c, "web", "app=web", 4, 3);
     assert_eq!(most, 4, "the rollout should use its surge");
     let status = c.ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
     assert!(
@@ -222,7 +220,7 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
     assert_ne!(rs2, rs1);
     for p in pods(&c, "app=web") {
         assert!(name(&p).starts_with(&format!("{rs2}-")));
-        assert_eq!(p["spec"]["containers"][0]["image"], "nginx:1.17");
+        assert_eq!(image(&p), "nginx:1.17");
     }
     assert_eq!(
         c.ok(&[
@@ -259,10 +257,10 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
         c.ok(&["rollout", "undo", "deployment/web"]).trim(),
         "deployment.apps/web rolled back"
     );
-    drive_rollout(&c, "web", "app=web", 4, 3);
+    watch_rollout(&c, "web", "app=web", 4, 3);
     for p in pods(&c, "app=web") {
         assert!(name(&p).starts_with(&format!("{rs1}-")), "{}", name(&p));
-        assert_eq!(p["spec"]["containers"][0]["image"], "nginx");
+        assert_eq!(image(&p), "nginx:1.22");
     }
     let history = squeeze(&c.ok(&["rollout", "history", "deployment/web"]));
     assert_eq!(
@@ -302,10 +300,10 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
         "a paused deployment must not roll"
     );
     c.ok(&["rollout", "resume", "deployment/web"]);
-    drive_rollout(&c, "web", "app=web", 3, 2);
+    watch_rollout(&c, "web", "app=web", 3, 2);
     assert_eq!(replica_sets(&c, "app=web").len(), 3);
     c.ok(&["rollout", "restart", "deployment/web"]);
-    drive_rollout(&c, "web", "app=web", 3, 2);
+    watch_rollout(&c, "web", "app=web", 3, 2);
     assert_eq!(replica_sets(&c, "app=web").len(), 4);
 
     // Events, like a real cluster's.
@@ -338,13 +336,13 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
 
 #[test]
 fn deleting_deployments_cascades_or_orphans() {
-    let c = Cluster::start();
+    let c = Cluster::start_with_images();
     for (n, replicas) in [("bg", "2"), ("keep", "2"), ("fg", "1")] {
         c.ok(&[
             "create",
             "deployment",
             n,
-            "--image=nginx",
+            "--image=nginx:1.22",
             &format!("--replicas={replicas}"),
         ]);
     }
@@ -367,9 +365,7 @@ fn deleting_deployments_cascades_or_orphans() {
     // Foreground: kubectl waits until the dependents are gone too.
     c.ok(&["delete", "deploy", "fg", "--cascade=foreground"]);
     assert!(
-        eventually(WAIT, || c
-            .fails(&["get", "deploy", "fg"])
-            .contains("NotFound")),
+        eventually(WAIT, || not_found(&c, &["get", "deploy", "fg"])),
         "fg deployment remains"
     );
     assert!(replica_sets(&c, "app=fg").is_empty());
@@ -378,9 +374,10 @@ fn deleting_deployments_cascades_or_orphans() {
     // Orphan: the ReplicaSet and pods stay, without an owner.
     let rs = name(&replica_sets(&c, "app=keep")[0]);
     c.ok(&["delete", "deploy", "keep", "--cascade=orphan"]);
-    assert!(eventually(WAIT, || c
-        .fails(&["get", "deploy", "keep"])
-        .contains("NotFound")));
+    assert!(eventually(WAIT, || not_found(
+        &c,
+        &["get", "deploy", "keep"]
+    )));
     std::thread::sleep(Duration::from_secs(1));
     let kept = replica_sets(&c, "app=keep");
     assert_eq!(kept.len(), 1);
@@ -405,7 +402,7 @@ fn deleting_deployments_cascades_or_orphans() {
         "create",
         "deployment",
         "keep",
-        "--image=nginx",
+        "--image=nginx:1.22",
         "--replicas=3",
     ]);
     wait_row(&c, "keep", "keep 3/3 3 3 ");
@@ -413,23 +410,50 @@ fn deleting_deployments_cascades_or_orphans() {
     assert_eq!(adopted.len(), 1, "{adopted:?}");
     assert_eq!(adopted[0]["metadata"]["ownerReferences"][0]["name"], "keep");
 
-    // A matching bare pod is adopted, and as the surplus (pending, not
-    // ready) it is the one deleted.
-    let hash = adopted[0]["metadata"]["labels"]["pod-template-hash"]
+    // Pods of a deleted ReplicaSet go too (the Deployment makes a new one,
+    // with the same name: the template did not change).
+    let old_uid = adopted[0]["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    c.ok(&["delete", "rs", &rs, "--cascade=background"]);
+    assert!(eventually(WAIT, || {
+        all_pods(&c, "app=keep")
+            .iter()
+            .all(|p| p["metadata"]["ownerReferences"][0]["uid"] != old_uid.as_str())
+    }));
+    wait_ready_pods(&c, "app=keep", 3);
+    wait_row(&c, "keep", "keep 3/3 3 3 ");
+
+    // A matching bare pod is adopted, and as the surplus it is the one
+    // deleted: the newest, not yet ready (or ready for the shortest time).
+    // The scheduler and the kubelet write the pod while the ReplicaSet
+    // controller adopts it; adoption must not lose that race.
+    let current = replica_sets(&c, "app=keep");
+    assert_eq!(current.len(), 1, "{current:?}");
+    assert_eq!(name(&current[0]), rs);
+    let hash = current[0]["metadata"]["labels"]["pod-template-hash"]
         .as_str()
         .unwrap_or("")
         .to_string();
     c.ok(&[
         "run",
         "extra",
-        "--image=nginx",
+        "--image=nginx:1.22",
         &format!("--labels=app=keep,pod-template-hash={hash}"),
     ]);
     assert!(
-        eventually(WAIT, || c
-            .fails(&["get", "pod", "extra"])
-            .contains("NotFound")),
-        "the surplus pod was not deleted"
+        eventually(WAIT, || not_found(&c, &["get", "pod", "extra"])),
+        "the surplus pod was not deleted:\n{}\n{}",
+        c.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=keep",
+            "-o",
+            "custom-columns=NAME:.metadata.name,CONTROLLER:.metadata.ownerReferences[0].name,NODE:.spec.nodeName,READY:.status.conditions[?(@.type==\"Ready\")].status,DELETING:.metadata.deletionTimestamp"
+        ]),
+        c.ok(&["get", "events"])
     );
     assert_eq!(pods(&c, "app=keep").len(), 3);
     let events = squeeze(&c.ok(&["get", "events"]));
@@ -437,19 +461,6 @@ fn deleting_deployments_cascades_or_orphans() {
         events.contains(&format!("replicaset/{rs} Deleted pod: extra")),
         "{events}"
     );
-
-    // Pods of a deleted ReplicaSet go too (the Deployment makes a new one).
-    let old_uid = adopted[0]["metadata"]["uid"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    c.ok(&["delete", "rs", &rs, "--cascade=background"]);
-    assert!(eventually(WAIT, || {
-        items(&json(&c, &["get", "pods", "-l", "app=keep"]))
-            .iter()
-            .all(|p| p["metadata"]["ownerReferences"][0]["uid"] != old_uid.as_str())
-    }));
-    wait_ready_pods(&c, "app=keep", 3);
 }
 
 const RECREATE: &str = "apiVersion: apps/v1
@@ -468,11 +479,13 @@ spec:
       labels:
         app: rec
     spec:
+      terminationGracePeriodSeconds: 1
       containers:
       - name: nginx
-        image: nginx
+        image: nginx:1.22
 ";
 
+/// Its pods run but never pass their readiness probe.
 const SLOW: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -488,14 +501,37 @@ spec:
       labels:
         app: slow
     spec:
+      terminationGracePeriodSeconds: 1
       containers:
       - name: nginx
-        image: nginx
+        image: nginx:1.22
+        readinessProbe:
+          exec:
+            command: [\"false\"]
+          periodSeconds: 1
 ";
+
+/// Template hash of a pod.
+fn hash(pod: &Value) -> String {
+    pod["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A pod whose containers may still run: not Succeeded or Failed. The
+/// Recreate strategy waits until no old pod is in that state, terminating
+/// ones included.
+fn may_run(pod: &Value) -> bool {
+    !matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded") | Some("Failed")
+    )
+}
 
 #[test]
 fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
-    let c = Cluster::start();
+    let c = Cluster::start_with_images();
     let f = c.file("rec.yaml", RECREATE);
     c.ok(&["apply", "-f", &f]);
     wait_ready_pods(&c, "app=rec", 2);
@@ -503,28 +539,30 @@ fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
     c.ok(&["set", "image", "deployment/rec", "nginx=nginx:1.17"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        let running = all_pods(&c, "app=rec");
+        let hashes: BTreeSet<String> = running.iter().filter(|p| may_run(p)).map(hash).collect();
+        assert!(
+            hashes.len() <= 1,
+            "old and new pods at once: {:?}",
+            running
+                .iter()
+                .map(|p| format!(
+                    "{} {} deleting={}",
+                    name(p),
+                    p["status"]["phase"],
+                    deleting(p)
+                ))
+                .collect::<Vec<_>>()
+        );
         let live = pods(&c, "app=rec");
-        let hashes: BTreeSet<String> = live
-            .iter()
-            .map(|p| {
-                p["metadata"]["labels"]["pod-template-hash"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect();
-        assert!(hashes.len() <= 1, "old and new pods at once: {hashes:?}");
         let d = json(&c, &["get", "deploy", "rec"]);
         if rollout_done(&d)
             && live.len() == 2
-            && live
-                .iter()
-                .all(|p| p["spec"]["containers"][0]["image"] == "nginx:1.17" && is_ready(p))
+            && live.iter().all(|p| image(p) == "nginx:1.17" && is_ready(p))
         {
             break;
         }
         assert!(Instant::now() < deadline, "recreate did not finish: {d}");
-        mark_ready(&c, "app=rec");
         std::thread::sleep(Duration::from_millis(50));
     }
     let events = squeeze(&c.ok(&["get", "events"]));
@@ -552,4 +590,9 @@ fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
         "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
     ]);
     assert_eq!(reason, "ProgressDeadlineExceeded");
+    // The pod itself runs, it just never becomes ready.
+    let slow = pods(&c, "app=slow");
+    assert_eq!(slow.len(), 1);
+    assert_eq!(slow[0]["status"]["phase"], "Running", "{}", slow[0]);
+    assert!(!is_ready(&slow[0]), "{}", slow[0]);
 }

@@ -307,7 +307,13 @@ impl Api {
                 }
                 let old_stored = objects::to_stored(r, old);
                 new = objects::to_stored(r, new);
-                if objects::is_deleting(&new) && objects::finalizers(&new).is_empty() {
+                if objects::is_deleting(&new)
+                    && objects::finalizers(&new).is_empty()
+                    && new["metadata"]["deletionGracePeriodSeconds"]
+                        .as_i64()
+                        .unwrap_or(0)
+                        == 0
+                {
                     // The last finalizer is gone: the deletion completes now.
                     hooks::after_delete(r, tx, &old_stored)?;
                     if dry_run {
@@ -373,15 +379,23 @@ impl Api {
                     && old["spec"]["finalizers"]
                         .as_array()
                         .is_some_and(|f| !f.is_empty());
-                if !finalizers.is_empty() || namespace_finalizers {
+                // A pod on a node is deleted gracefully: the kubelet stops
+                // it and then deletes it with a grace period of 0.
+                let grace = if is_pod(r) {
+                    pod_grace_period(&old, opts.grace_period_seconds)
+                } else {
+                    0
+                };
+                let shortens = grace_shortens(&old, grace);
+                if !finalizers.is_empty() || namespace_finalizers || grace > 0 {
                     let mut pending = old.clone();
                     let m = meta_mut(&mut pending);
-                    if !m.contains_key("deletionTimestamp") {
+                    if !m.contains_key("deletionTimestamp") || shortens {
                         m.insert(
                             "deletionTimestamp".into(),
-                            Value::String(objects::now_rfc3339()),
+                            Value::String(objects::rfc3339_after(grace)),
                         );
-                        m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
+                        m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
                     }
                     m.insert(
                         "finalizers".into(),
@@ -525,6 +539,41 @@ impl Api {
             created: false,
         })
     }
+}
+
+fn is_pod(r: &ResourceInfo) -> bool {
+    r.group.is_empty() && r.kind == "Pod"
+}
+
+/// The grace period a pod deletion gets, as kube-apiserver's pod strategy
+/// decides it: the request's, else the pod's terminationGracePeriodSeconds
+/// (30 by default); 0 for pods not on a node or already finished; a
+/// negative request becomes 1.
+pub fn pod_grace_period(pod: &Value, requested: Option<i64>) -> i64 {
+    let mut period = requested
+        .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30);
+    let unscheduled = pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
+    let finished = matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded") | Some("Failed")
+    );
+    if unscheduled || finished {
+        period = 0;
+    }
+    if period < 0 {
+        period = 1;
+    }
+    period
+}
+
+/// Whether a second delete of a terminating object asks for a shorter
+/// grace period than the one already running.
+fn grace_shortens(old: &Value, grace: i64) -> bool {
+    objects::is_deleting(old)
+        && old["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .is_some_and(|current| grace < current)
 }
 
 /// Updates `metadata.managedFields` for a non-apply write by `manager`.

@@ -5,15 +5,26 @@
 use k1s_api::resource::{in_group, ResourceInfo, GROUPS, RESOURCES};
 use serde_json::{json, Value};
 
-pub const AGGREGATED_V2: &str =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+/// The aggregated discovery versions a v1.32 server serves: v2, and
+/// v2beta1 for kubectl up to 1.29.
+pub const AGGREGATED_VERSIONS: [&str; 2] = ["v2", "v2beta1"];
 
-/// Whether the client prefers aggregated discovery (kubectl does).
-pub fn wants_aggregated(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2"))
+/// The media type of an aggregated discovery document of `version`.
+pub fn aggregated_media_type(version: &str) -> String {
+    format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
+}
+
+/// The aggregated discovery version the client asks for first, if any
+/// (kubectl lists it before plain `application/json`).
+pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
+    let first = accept.split(',').next()?;
+    let params: Vec<&str> = first.split(';').map(str::trim).collect();
+    if !params.contains(&"as=APIGroupDiscoveryList") || !params.contains(&"g=apidiscovery.k8s.io") {
+        return None;
+    }
+    AGGREGATED_VERSIONS
+        .into_iter()
+        .find(|v| params.contains(&format!("v={v}").as_str()))
 }
 
 pub fn api_versions(server_address: &str) -> Value {
@@ -150,13 +161,13 @@ fn aggregated_group(group: &str) -> Value {
 }
 
 /// Aggregated discovery for `/api` (core only) or `/apis` (every group).
-pub fn aggregated(legacy: bool) -> Value {
+pub fn aggregated(legacy: bool, version: &str) -> Value {
     let items: Vec<Value> = if legacy {
         vec![aggregated_group("")]
     } else {
         GROUPS.iter().map(|g| aggregated_group(g)).collect()
     };
-    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items})
 }
 
 #[cfg(test)]
@@ -188,7 +199,7 @@ mod tests {
 
     #[test]
     fn aggregated_scale_points_at_autoscaling() {
-        let doc = aggregated(false);
+        let doc = aggregated(false, "v2");
         let apps = doc["items"]
             .as_array()
             .unwrap()
@@ -215,9 +226,19 @@ mod tests {
 
     #[test]
     fn kubectl_accept_header_selects_aggregated() {
-        assert!(wants_aggregated(
-            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
-        ));
-        assert!(!wants_aggregated("application/json"));
+        assert_eq!(
+            wants_aggregated(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            ),
+            Some("v2")
+        );
+        // kubectl 1.27 asks for the beta version only.
+        assert_eq!(
+            wants_aggregated(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+            ),
+            Some("v2beta1")
+        );
+        assert_eq!(wants_aggregated("application/json"), None);
     }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 mod negotiate;
 pub mod objects;
 mod patch;
+pub mod podstreams;
 mod proxy;
 mod query;
 mod request;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub started: Instant,
     /// Set once start-up work (built-in objects, repairs) is done: `/readyz` waits for it.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// The node's logs/exec/attach/port-forward; `None` when no node runs here.
+    pub pod_streams: Option<Arc<dyn podstreams::PodStreams>>,
 }
 
 /// The `gitVersion` k1s reports: a v1.32 server, so kubectl's version skew

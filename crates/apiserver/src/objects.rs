@@ -134,6 +134,13 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// `now + seconds` in the same format (a graceful deletion's deadline).
+pub fn rfc3339_after(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 /// Characters kube-apiserver's name generator picks from (no vowels, no
 /// look-alikes), five of them after `generateName`.
 pub fn generate_name(base: &str) -> String {

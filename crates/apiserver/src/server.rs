@@ -1,7 +1,7 @@
 //! The HTTPS listener: TLS (rustls), HTTP/1.1 and HTTP/2 (hyper-util),
 //! the axum router, graceful shutdown.
 
-use crate::{system, AppState};
+use crate::{podstreams, system, AppState};
 use axum::routing::{any, get};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -15,6 +15,13 @@ use tokio_rustls::TlsAcceptor;
 /// How long in-flight requests get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(5);
 
+// The streaming subresources need the raw request (for protocol upgrades),
+// so they have routes of their own instead of the generic resource handler.
+const POD_LOG: &str = "/api/v1/namespaces/{namespace}/pods/{name}/log";
+const POD_EXEC: &str = "/api/v1/namespaces/{namespace}/pods/{name}/exec";
+const POD_ATTACH: &str = "/api/v1/namespaces/{namespace}/pods/{name}/attach";
+const POD_PORTFORWARD: &str = "/api/v1/namespaces/{namespace}/pods/{name}/portforward";
+
 pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -27,6 +34,10 @@ pub fn router(app: AppState) -> Router {
         .route("/openapi/v2", get(system::openapi))
         .route("/openapi/v3", get(system::openapi))
         .route("/openapi/v3/{*path}", get(system::openapi))
+        .route(POD_LOG, any(podstreams::log))
+        .route(POD_EXEC, any(podstreams::exec))
+        .route(POD_ATTACH, any(podstreams::attach))
+        .route(POD_PORTFORWARD, any(podstreams::portforward))
         .fallback(any(system::fallback))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

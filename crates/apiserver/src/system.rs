@@ -173,10 +173,10 @@ fn accept(headers: &HeaderMap) -> &str {
         .unwrap_or("")
 }
 
-fn aggregated(v: Value) -> Response {
+fn aggregated(v: Value, version: &str) -> Response {
     let mut r = base_response(
         StatusCode::OK,
-        discovery::AGGREGATED_V2,
+        &discovery::aggregated_media_type(version),
         serde_json::to_vec(&v).unwrap_or_default(),
     );
     r.headers_mut()
@@ -185,8 +185,8 @@ fn aggregated(v: Value) -> Response {
 }
 
 pub async fn api_root(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if discovery::wants_aggregated(accept(&headers)) {
-        return aggregated(discovery::aggregated(true));
+    if let Some(version) = discovery::wants_aggregated(accept(&headers)) {
+        return aggregated(discovery::aggregated(true, version), version);
     }
     json_response(
         StatusCode::OK,
@@ -196,8 +196,8 @@ pub async fn api_root(State(app): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 pub async fn apis_root(headers: HeaderMap) -> Response {
-    if discovery::wants_aggregated(accept(&headers)) {
-        return aggregated(discovery::aggregated(false));
+    if let Some(version) = discovery::wants_aggregated(accept(&headers)) {
+        return aggregated(discovery::aggregated(false, version), version);
     }
     json_response(StatusCode::OK, &discovery::api_group_list(), false)
 }

@@ -32,6 +32,7 @@ async fn server_with(cluster: ClusterConfig) -> Server {
         server_address: Arc::new("127.0.0.1:6443".into()),
         started: std::time::Instant::now(),
         ready: Arc::new(AtomicBool::new(true)),
+        pod_streams: None,
     };
     let s = Server { app, _dir: dir };
     for ns in ["default", "kube-system"] {

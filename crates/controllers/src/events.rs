@@ -26,6 +26,8 @@ pub struct ObjectRef {
     pub name: String,
     pub uid: String,
     pub resource_version: String,
+    /// Part of the object the event is about, e.g. `spec.containers{web}`.
+    pub field_path: String,
 }
 
 impl ObjectRef {
@@ -40,6 +42,7 @@ impl ObjectRef {
             name: s("name"),
             uid: s("uid"),
             resource_version: s("resourceVersion"),
+            field_path: String::new(),
         }
     }
 
@@ -53,6 +56,9 @@ impl ObjectRef {
         v["apiVersion"] = json!(self.api_version);
         if !self.resource_version.is_empty() {
             v["resourceVersion"] = json!(self.resource_version);
+        }
+        if !self.field_path.is_empty() {
+            v["fieldPath"] = json!(self.field_path);
         }
         v
     }
@@ -286,6 +292,7 @@ mod tests {
             name: "web".into(),
             uid: "u1".into(),
             resource_version: "42".into(),
+            field_path: String::new(),
         }
     }
 

@@ -15,5 +15,6 @@ pub mod informer;
 pub mod namespace;
 pub mod owner;
 pub mod replicaset;
+pub mod scheduler;
 pub mod servicelb;
 pub mod workqueue;

@@ -18,6 +18,9 @@ use serde_json::{Map, Value};
 use status::ManageError;
 use std::sync::Arc;
 
+/// Conflicting writes an adoption retries before it goes back to the queue.
+const ADOPT_ATTEMPTS: usize = 5;
+
 /// Most pods created or deleted in one pass (upstream's burstReplicas).
 const BURST: usize = 500;
 const COMPONENT: &str = "replicaset-controller";
@@ -251,33 +254,43 @@ impl Controller {
 
     async fn adopt(&self, rs: &Value, pod: &Value) -> Result<Option<Arc<Value>>, String> {
         let ns = owner::namespace(pod);
-        let Ok(fresh) = self.api.get(self.pod_r, Some(ns), owner::name(pod)) else {
-            return Ok(None);
-        };
-        if controller_of(&fresh).is_some() || owner::uid(&fresh) != owner::uid(pod) {
-            return Ok(None);
-        }
-        let adopted = owner::with_owner(&fresh, owner::controller_ref(rs, "apps/v1", "ReplicaSet"));
-        match self
-            .api
-            .update(
-                self.pod_r,
-                Some(ns),
-                owner::name(pod),
-                adopted,
-                None,
-                &write_options(),
-            )
-            .await
-        {
-            Ok(w) => {
-                self.pods.observe(&w.object);
-                Ok(self.pods.get(ns, owner::name(pod)))
+        // The kubelet and the scheduler write pods all the time, and their
+        // writes do not bring the ReplicaSet back: on a conflict, read the
+        // pod again and retry here (upstream patches without a version).
+        for _ in 0..ADOPT_ATTEMPTS {
+            let Ok(fresh) = self.api.get(self.pod_r, Some(ns), owner::name(pod)) else {
+                return Ok(None);
+            };
+            if controller_of(&fresh).is_some() || owner::uid(&fresh) != owner::uid(pod) {
+                return Ok(None);
             }
-            // Changed or gone meanwhile: its watch event brings us back.
-            Err(e) if is_conflict(&e) || e.code == 404 => Ok(None),
-            Err(e) => Err(e.message),
+            let adopted =
+                owner::with_owner(&fresh, owner::controller_ref(rs, "apps/v1", "ReplicaSet"));
+            match self
+                .api
+                .update(
+                    self.pod_r,
+                    Some(ns),
+                    owner::name(pod),
+                    adopted,
+                    None,
+                    &write_options(),
+                )
+                .await
+            {
+                Ok(w) => {
+                    self.pods.observe(&w.object);
+                    return Ok(self.pods.get(ns, owner::name(pod)));
+                }
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) if e.code == 404 => return Ok(None),
+                Err(e) => return Err(e.message),
+            }
         }
+        Err(format!(
+            "adopting pod {}: it kept changing ({ADOPT_ATTEMPTS} conflicts)",
+            owner::name(pod)
+        ))
     }
 
     async fn release(&self, rs: &Value, pod: &Value) -> Result<(), String> {

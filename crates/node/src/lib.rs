@@ -7,5 +7,11 @@
 //! containers are added by their own modules next to these.
 
 pub mod image;
+pub mod kubelet;
+pub mod logs;
+pub mod net;
+pub mod pod;
+pub mod runtime;
 pub mod spec;
+pub mod state;
 pub mod testimages;

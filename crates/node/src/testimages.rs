@@ -456,9 +456,13 @@ pub fn build_test_images(out_dir: &Path) -> io::Result<Vec<TestImage>> {
         ),
         (
             "nginx",
+            // 1.17 and 1.18 name the same image: the rollout tests move
+            // Deployments between tags (`kubectl set image`) offline.
             vec![
                 NGINX.to_string(),
                 "docker.io/library/nginx:1.22".to_string(),
+                "docker.io/library/nginx:1.17".to_string(),
+                "docker.io/library/nginx:1.18".to_string(),
             ],
             nginx_image(base.clone())?,
         ),

@@ -42,9 +42,34 @@ fn must(cmd: &mut Command) {
     );
 }
 
+/// The offline test images (busybox, nginx, curl), built once per test
+/// process; their OCI layouts.
+fn test_images() -> &'static [k1s_node::testimages::TestImage] {
+    static IMAGES: std::sync::OnceLock<(tempfile::TempDir, Vec<k1s_node::testimages::TestImage>)> =
+        std::sync::OnceLock::new();
+    let (_dir, images) = IMAGES.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir for test images");
+        let images =
+            k1s_node::testimages::build_test_images(dir.path()).expect("building test images");
+        (dir, images)
+    });
+    images
+}
+
 impl Cluster {
     /// A fresh namespace with a fresh k1s.
     pub fn start() -> Cluster {
+        Cluster::start_with(false)
+    }
+
+    /// A fresh k1s whose node already has the test images (busybox,
+    /// nginx, curl: see `k1s_node::testimages`), imported with
+    /// `k1s image import` like a user would.
+    pub fn start_with_images() -> Cluster {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(images: bool) -> Cluster {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let netns = format!("k1s-e2e-{}-{n}", std::process::id());
         must(Command::new("ip").args(["netns", "add", &netns]));
@@ -83,6 +108,17 @@ impl Cluster {
             child: None,
             home,
         };
+        if images {
+            for image in test_images() {
+                must(
+                    Command::new(env!("CARGO_BIN_EXE_k1s"))
+                        .args(["image", "import"])
+                        .arg(&image.layout)
+                        .arg("--data-dir")
+                        .arg(c.data_dir()),
+                );
+            }
+        }
         c.launch();
         c
     }
@@ -102,14 +138,9 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join("k1s.log"))
             .expect("log file");
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.netns,
-                env!("CARGO_BIN_EXE_k1s"),
-                "server",
-            ])
+        let child = self
+            .in_netns(env!("CARGO_BIN_EXE_k1s"))
+            .arg("server")
             .args(["--data-dir", self.data_dir().to_str().unwrap_or_default()])
             .args(["--node-ip", NODE_IP, "--node-name", "node1"])
             .stdout(Stdio::null())
@@ -139,7 +170,7 @@ impl Cluster {
     /// Sends `signal` to k1s and waits for it to exit.
     pub fn stop(&mut self, signal: &str) {
         if let Some(mut child) = self.child.take() {
-            // `ip netns exec` execs k1s, so the child PID is k1s itself.
+            // nsenter execs k1s, so the child PID is k1s itself.
             let _ = Command::new("kill")
                 .args([&format!("-{signal}"), &child.id().to_string()])
                 .status();
@@ -224,9 +255,51 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// `k1s reset` for this cluster's data directory, inside its namespace.
+    pub fn reset(&self) -> Output {
+        run(self
+            .in_netns(env!("CARGO_BIN_EXE_k1s"))
+            .arg("reset")
+            .arg("--data-dir")
+            .arg(self.data_dir()))
+    }
+
+    /// `curl -s --max-time 5 url` inside the cluster's namespace.
+    pub fn curl(&self, url: &str) -> Output {
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.netns,
+            "curl",
+            "-s",
+            "--max-time",
+            "5",
+            url,
+        ]))
+    }
+
+    /// `program` in the cluster's network namespace but the host's mount
+    /// namespace (nsenter execs it, so its PID is the program's). Unlike
+    /// `ip netns exec`, which gives each command a private mount namespace,
+    /// this keeps the pod namespaces k1s pins under its data directory
+    /// visible to the next k1s, to `k1s reset` and to the test, as on a
+    /// real node.
+    pub fn in_netns(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("--")
+            .arg(program);
+        cmd
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop("KILL");
+        // Containers, mounts, pod namespaces and cgroups outlive a killed
+        // k1s by design; reset removes them.
+        let _ = self.reset();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .status();

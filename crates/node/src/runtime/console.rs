@@ -1,0 +1,122 @@
+//! The container's terminal, made the way runc does it: the container
+//! process opens a pty in its *own* devpts instance (so `tty` inside
+//! prints `/dev/pts/0` and the slave is also `/dev/console`), and hands
+//! the master to the shim over a unix socket pair (SCM_RIGHTS).
+
+use super::container::go_errno;
+use nix::fcntl::OFlag;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The socket pair the master travels over (shim end, container end).
+pub fn socket_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+}
+
+fn send_fd(socket: &OwnedFd, fd: RawFd) -> nix::Result<()> {
+    let fds = [fd];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(b"m")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map(drop)
+}
+
+/// Receives the pty master; `None` when the container process ended (or
+/// closed its end) without sending one.
+pub fn receive_master(socket: &OwnedFd) -> nix::Result<Option<OwnedFd>> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = loop {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel installed these descriptors for us.
+            let owned: Vec<OwnedFd> = fds
+                .iter()
+                .map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
+                .collect();
+            return Ok(owned.into_iter().next());
+        }
+    }
+    Ok(None)
+}
+
+/// Runs in the container process after pivot_root: opens a pty in the
+/// container's devpts, sends the master to the shim, makes the slave the
+/// controlling terminal and stdin/stdout/stderr, and `/dev/console`.
+pub fn setup_console(socket: &OwnedFd, uid: u32, gid: u32) -> Result<(), String> {
+    let err = |what: &str, e: nix::errno::Errno| {
+        format!("setting up the console: {what}: {}", go_errno(e))
+    };
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| err("open /dev/ptmx", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| err("unlockpt", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| err("ptsname", e))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| err(&format!("open {name}"), e))?;
+    // The container's user owns its terminal, as with runc.
+    nix::unistd::fchown(
+        &slave,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .map_err(|e| err("chown", e))?;
+    send_fd(socket, master.as_raw_fd()).map_err(|e| err("sending the master", e))?;
+    drop(master);
+    bind_console(&name).map_err(|e| err("/dev/console", e))?;
+    nix::unistd::setsid().map_err(|e| err("setsid", e))?;
+    // SAFETY: TIOCSCTTY takes an int argument; `slave` is an open tty.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(err("TIOCSCTTY", nix::errno::Errno::last()));
+    }
+    for target in 0..3 {
+        // SAFETY: dup2 onto stdio of descriptors this process owns.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(err("dup2", nix::errno::Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+fn bind_console(slave: &str) -> nix::Result<()> {
+    use nix::mount::MsFlags;
+    let console = "/dev/console";
+    if std::fs::symlink_metadata(console).is_err() {
+        std::fs::File::create(console)
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    }
+    nix::mount::mount(
+        Some(slave),
+        console,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+}
