@@ -216,9 +216,20 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
         )
         .1 == "hello from the backend\n"
     });
+    // Without the trailing slash kube-apiserver redirects to it (seed 001 uses `curl -L`).
+    let redirect = Command::new("ip")
+        .args(["netns", "exec", &c.netns, "curl", "-s", "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %{redirect_url}"])
+        .arg("http://127.0.0.1:9999/api/v1/namespaces/default/services/web/proxy?x=1")
+        .output()
+        .expect("curl");
     let _ = kproxy.kill();
     let _ = kproxy.wait();
     assert!(via_proxy, "kubectl proxy did not reach the Service");
+    assert_eq!(
+        String::from_utf8_lossy(&redirect.stdout),
+        "301 http://127.0.0.1:9999/api/v1/namespaces/default/services/web/proxy/?x=1"
+    );
     let err = c.fails(&[
         "get",
         "--raw",

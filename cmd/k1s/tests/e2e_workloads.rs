@@ -436,11 +436,15 @@ fn deleting_deployments_cascades_or_orphans() {
         .as_str()
         .unwrap_or("")
         .to_string();
+    // A short grace period: a SIGTERM that lands before nginx (pid 1 in its
+    // namespace) has its handler is ignored, as on any node, and the pod
+    // then takes its whole grace period to go.
     c.ok(&[
         "run",
         "extra",
         "--image=nginx:1.22",
         &format!("--labels=app=keep,pod-template-hash={hash}"),
+        r#"--overrides={"spec":{"terminationGracePeriodSeconds":2}}"#,
     ]);
     assert!(
         eventually(WAIT, || not_found(&c, &["get", "pod", "extra"])),

@@ -25,6 +25,8 @@ pub struct Ctx<'a> {
     pub pretty: bool,
     /// The query string as sent (forwarded as is by the proxy subresource).
     pub raw_query: Option<&'a str>,
+    /// The request path as sent.
+    pub raw_path: &'a str,
 }
 
 impl Ctx<'_> {
@@ -126,6 +128,7 @@ pub async fn resource(
         output,
         pretty,
         raw_query: uri.query(),
+        raw_path: uri.path(),
     };
     match dispatch(&ctx, &method, body).await {
         Ok(resp) => resp,
@@ -162,6 +165,11 @@ async fn dispatch(ctx: &Ctx<'_>, method: &Method, body: Bytes) -> ApiResult<Resp
         return Err(ApiError::no_route());
     }
     match (sub.as_deref(), verb) {
+        // `…/proxy` without a trailing slash: kube-apiserver redirects to
+        // `…/proxy/` so relative links in the proxied page resolve.
+        (Some("proxy"), "get") if ctx.path.rest.is_none() => {
+            Ok(crate::proxy::redirect_to_root(ctx.raw_path, ctx.raw_query))
+        }
         (Some("proxy"), _) => {
             let rest = ctx.path.rest.clone().unwrap_or_default();
             crate::proxy::handle(

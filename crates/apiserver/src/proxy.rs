@@ -136,6 +136,23 @@ fn pod_backend(ctx: &Ctx<'_>, ns: &str, t: &Target<'_>) -> ApiResult<String> {
     Ok(format!("{ip}:{port}"))
 }
 
+/// 301 to `path/` (with the query), like kube-apiserver's
+/// proxyRedirectsforRootPath.
+pub fn redirect_to_root(path: &str, query: Option<&str>) -> Response {
+    let mut location = format!("{path}/");
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        location.push('?');
+        location.push_str(q);
+    }
+    let body = format!("<a href=\"{location}\">Moved Permanently</a>.\n\n");
+    Response::builder()
+        .status(http::StatusCode::MOVED_PERMANENTLY)
+        .header(http::header::LOCATION, location)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(axum::body::Body::from(body))
+        .unwrap_or_default()
+}
+
 pub async fn handle(
     ctx: &Ctx<'_>,
     method: &Method,

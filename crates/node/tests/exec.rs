@@ -7,141 +7,23 @@
 //! both, also when the test fails.
 
 use futures::StreamExt;
-use k1s_node::image::ImageStore;
 use k1s_node::logs::reader::{read_log, LogReadOptions};
-use k1s_node::runtime::attach_client::AttachSpec;
-use k1s_node::runtime::exec::{ExecSpec, ExecStartError};
+use k1s_node::runtime::attach_client::{AttachSpec, AttachStream};
+use k1s_node::runtime::exec::{ExecProcess, ExecSpec, ExecStartError};
 use k1s_node::runtime::portconnect::port_connect;
-use k1s_node::runtime::{Container, ContainerConfig, Limits, Runtime};
-use k1s_node::testimages;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use k1s_node::runtime::Container;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+mod support;
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use support::Fixture;
 
-/// A network namespace with `lo` up, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let name = unique("k1s-ex");
-        let run = |args: &[&str]| {
-            let ok = Command::new("ip").args(args).status().unwrap().success();
-            assert!(ok, "ip {args:?}");
-        };
-        run(&["netns", "add", &name]);
-        let ns = Netns { name };
-        run(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-struct Fixture {
-    // Field order is drop order: the runtime's leftovers go first.
-    runtime: Runtime,
-    netns: Netns,
-    lowerdirs: Vec<PathBuf>,
-    dir: tempfile::TempDir,
-    pod_uid: String,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Err(e) = Runtime::reset(self.dir.path()) {
-            eprintln!("reset after test: {e}");
-        }
-    }
+fn fixture() -> Fixture {
+    Fixture::new("ex")
 }
 
 impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = dir.path().join("busybox-layout");
-        testimages::busybox_image(testimages::busybox_layer().unwrap())
-            .build()
-            .unwrap()
-            .write_oci_layout(&layout, &[testimages::BUSYBOX], false)
-            .unwrap();
-        let store = ImageStore::open(dir.path()).unwrap();
-        store.import(&layout).unwrap();
-        let rec = store.get(testimages::BUSYBOX).unwrap().unwrap();
-        let lowerdirs = store.rootfs_layers(&rec).unwrap();
-        let runtime = Runtime::new(
-            dir.path(),
-            PathBuf::from(env!("CARGO_BIN_EXE_k1s-node-shim")),
-        )
-        .unwrap();
-        Fixture {
-            runtime,
-            netns: Netns::new(),
-            lowerdirs,
-            pod_uid: unique("ex-pod"),
-            dir,
-        }
-    }
-
-    fn config(&self, args: &[&str]) -> ContainerConfig {
-        let name = unique("c");
-        ContainerConfig {
-            pod_uid: self.pod_uid.clone(),
-            pod_namespace: "default".into(),
-            pod_name: "web-1".into(),
-            container_name: name.clone(),
-            attempt: 0,
-            lowerdirs: self.lowerdirs.clone(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                "HOSTNAME=web-1".into(),
-                "GREETING=hello from the pod".into(),
-            ],
-            cwd: "/".into(),
-            uid: 0,
-            gid: 0,
-            additional_gids: vec![],
-            hostname: "web-1".into(),
-            netns: self.netns.path(),
-            mounts: vec![],
-            tty: false,
-            stdin: false,
-            stdin_once: false,
-            log_path: self
-                .dir
-                .path()
-                .join(format!("logs/default_web-1_{}/{name}/0.log", self.pod_uid)),
-            limits: Limits::default(),
-        }
-    }
-
-    async fn start(&self, cfg: &ContainerConfig) -> Container {
-        self.runtime.start(cfg).await.unwrap()
-    }
-
     async fn sleeper(&self) -> Container {
         self.start(&self.config(&["sleep", "1000"])).await
     }
@@ -158,6 +40,22 @@ impl Fixture {
             .await
             .unwrap();
         (code, String::from_utf8(out).unwrap())
+    }
+
+    /// A streaming exec of `argv`.
+    async fn exec(&self, id: &str, argv: &[&str], tty: bool, stdin: bool) -> ExecProcess {
+        let spec = ExecSpec {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            tty,
+            stdin,
+        };
+        self.runtime.exec(id, spec).await.unwrap()
+    }
+
+    /// Attaches with stdin to a container started with `stdin`.
+    async fn attach(&self, id: &str, tty: bool) -> AttachStream {
+        let spec = AttachSpec { stdin: true, tty };
+        self.runtime.attach(id, spec).await.unwrap()
     }
 }
 
@@ -184,7 +82,7 @@ fn status_field(pid: i32, field: &str) -> String {
 
 #[tokio::test]
 async fn exec_returns_the_exit_code_and_output() {
-    let f = Fixture::new();
+    let f = fixture();
     let c = f.sleeper().await;
     let (code, out) = f
         .run(
@@ -207,13 +105,14 @@ async fn exec_returns_the_exit_code_and_output() {
 
 #[tokio::test]
 async fn exec_sees_the_containers_filesystem_pid_namespace_env_and_cwd() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&[
         "sh",
         "-c",
         "echo from-the-container > /tmp/marker; exec sleep 1000",
     ]);
     cfg.cwd = "/tmp".into();
+    cfg.env.push("GREETING=hello from the pod".into());
     let c = f.start(&cfg).await;
     let mut marker = String::new();
     for _ in 0..100 {
@@ -251,7 +150,7 @@ async fn exec_sees_the_containers_filesystem_pid_namespace_env_and_cwd() {
 
 #[tokio::test]
 async fn exec_gets_the_containers_user_cgroups_and_capabilities() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["sleep", "1000"]);
     cfg.uid = 1000;
     cfg.gid = 1000;
@@ -285,7 +184,7 @@ async fn exec_gets_the_containers_user_cgroups_and_capabilities() {
 
 #[tokio::test]
 async fn exec_of_a_missing_binary_fails_like_runc() {
-    let f = Fixture::new();
+    let f = fixture();
     let c = f.sleeper().await;
     let spec = |argv: &[&str]| ExecSpec {
         argv: argv.iter().map(|s| s.to_string()).collect(),
@@ -328,20 +227,9 @@ async fn exec_of_a_missing_binary_fails_like_runc() {
 
 #[tokio::test]
 async fn exec_pipes_stdin_through() {
-    let f = Fixture::new();
+    let f = fixture();
     let c = f.sleeper().await;
-    let mut p = f
-        .runtime
-        .exec(
-            &c.id,
-            ExecSpec {
-                argv: vec!["tr".into(), "a-z".into(), "A-Z".into()],
-                tty: false,
-                stdin: true,
-            },
-        )
-        .await
-        .unwrap();
+    let mut p = f.exec(&c.id, &["tr", "a-z", "A-Z"], false, true).await;
     let mut stdin = p.stdin.take().unwrap();
     stdin.write_all(b"shout\n").await.unwrap();
     stdin.shutdown().await.unwrap();
@@ -353,20 +241,9 @@ async fn exec_pipes_stdin_through() {
 
 #[tokio::test]
 async fn exec_with_a_tty() {
-    let f = Fixture::new();
+    let f = fixture();
     let c = f.sleeper().await;
-    let mut p = f
-        .runtime
-        .exec(
-            &c.id,
-            ExecSpec {
-                argv: vec!["sh".into()],
-                tty: true,
-                stdin: true,
-            },
-        )
-        .await
-        .unwrap();
+    let mut p = f.exec(&c.id, &["sh"], true, true).await;
     assert!(p.stderr.is_none());
     p.resize.as_ref().unwrap().resize(100, 30).unwrap();
     let mut stdin = p.stdin.take().unwrap();
@@ -386,7 +263,7 @@ async fn exec_with_a_tty() {
 
 #[tokio::test]
 async fn exec_capture_times_out_and_kills_the_command() {
-    let f = Fixture::new();
+    let f = fixture();
     let c = f.sleeper().await;
     let err = f
         .runtime
@@ -412,9 +289,9 @@ async fn exec_capture_times_out_and_kills_the_command() {
 
 #[tokio::test]
 async fn exec_into_an_exited_container_is_refused() {
-    let f = Fixture::new();
+    let f = fixture();
     let c = f.start(&f.config(&["true"])).await;
-    f.runtime.wait(&c.id).await.unwrap();
+    f.wait_exit(&c.id).await;
     let err = f
         .runtime
         .exec(
@@ -433,22 +310,12 @@ async fn exec_into_an_exited_container_is_refused() {
 
 #[tokio::test]
 async fn attach_to_cat_echoes_stdin() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["cat"]);
     cfg.stdin = true;
     cfg.stdin_once = true;
     let c = f.start(&cfg).await;
-    let mut a = f
-        .runtime
-        .attach(
-            &c.id,
-            AttachSpec {
-                stdin: true,
-                tty: false,
-            },
-        )
-        .await
-        .unwrap();
+    let mut a = f.attach(&c.id, false).await;
     assert!(a.resize.is_none());
     let mut stdin = a.stdin.take().unwrap();
     stdin.write_all(b"hello attach\n").await.unwrap();
@@ -461,32 +328,19 @@ async fn attach_to_cat_echoes_stdin() {
     // stdinOnce: closing our stdin closes cat's, and cat exits.
     stdin.shutdown().await.unwrap();
     drop(stdin);
-    let exit = tokio::time::timeout(Duration::from_secs(20), f.runtime.wait(&c.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = f.wait_exit(&c.id).await;
     assert_eq!(exit.exit_code, 0);
     assert_eq!(read_to_string(&mut *a.stdout).await, "");
 }
 
 #[tokio::test]
 async fn attach_with_a_tty_resizes() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["sh"]);
     cfg.tty = true;
     cfg.stdin = true;
     let c = f.start(&cfg).await;
-    let mut a = f
-        .runtime
-        .attach(
-            &c.id,
-            AttachSpec {
-                stdin: true,
-                tty: true,
-            },
-        )
-        .await
-        .unwrap();
+    let mut a = f.attach(&c.id, true).await;
     assert!(a.stderr.is_none());
     a.resize.as_ref().unwrap().resize(90, 20).unwrap();
     // Let the resize reach the shim before the shell reads the size.
@@ -495,13 +349,13 @@ async fn attach_with_a_tty_resizes() {
     stdin.write_all(b"stty size; exit 4\n").await.unwrap();
     let out = read_to_string(&mut *a.stdout).await;
     assert!(out.contains("20 90\r\n"), "{out:?}");
-    let exit = f.runtime.wait(&c.id).await.unwrap();
+    let exit = f.wait_exit(&c.id).await;
     assert_eq!(exit.exit_code, 4);
 }
 
 #[tokio::test]
 async fn port_connect_reaches_a_server_on_the_pods_loopback() {
-    let f = Fixture::new();
+    let f = fixture();
     let cfg = f.config(&[
         "sh",
         "-c",
@@ -551,7 +405,7 @@ async fn port_connect_reaches_a_server_on_the_pods_loopback() {
 
 #[tokio::test]
 async fn logs_follow_a_running_container_until_it_exits() {
-    let f = Fixture::new();
+    let f = fixture();
     let cfg = f.config(&[
         "sh",
         "-c",

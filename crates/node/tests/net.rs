@@ -7,9 +7,8 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,54 +16,22 @@ use k1s_node::net::{reset, NetConfig, NodeNetwork, PodNet};
 use k1s_node::state::NodeState;
 use serde_json::Value;
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+mod support;
 
-/// A throwaway network namespace, deleted on drop.
-struct TestNetns {
-    name: String,
-}
-
-impl TestNetns {
-    fn new(tag: &str) -> TestNetns {
-        let name = format!(
-            "k1s-net-{}-{}{tag}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let out = run(Command::new("ip").args(["netns", "add", &name]));
-        assert!(
-            out.status.success(),
-            "ip netns add {name}: {}",
-            stderr(&out)
-        );
-        TestNetns { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        Path::new("/run/netns").join(&self.name)
-    }
-}
-
-impl Drop for TestNetns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
+use support::Netns;
 
 /// A test's node: its namespace and data dir. Dropping it resets the
 /// network (with the code under test, then unmounting any pod namespace
 /// file that is still pinned), then deletes the namespace and the dir.
 struct Lab {
-    ns: TestNetns,
+    ns: Netns,
     dir: tempfile::TempDir,
 }
 
 impl Lab {
     fn new() -> Lab {
         Lab {
-            ns: TestNetns::new(""),
+            ns: Netns::new("k1s-net"),
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
@@ -79,6 +46,18 @@ impl Lab {
 
     fn state(&self) -> Arc<NodeState> {
         Arc::new(NodeState::open(self.data_dir()).expect("open state"))
+    }
+
+    /// The node network on `state`, not yet ensured.
+    fn network(&self, state: Arc<NodeState>) -> NodeNetwork {
+        NodeNetwork::new(self.cfg(), state).expect("network")
+    }
+
+    /// The node network on `state` with bridge, route and table in place.
+    fn ready_network(&self, state: Arc<NodeState>) -> NodeNetwork {
+        let net = self.network(state);
+        block_on(net.ensure()).expect("ensure");
+        net
     }
 
     /// Runs `f` on a thread inside the lab's namespace.
@@ -176,6 +155,23 @@ fn pod_ip_json(ns_file: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ip {args:?}: {e}"))
 }
 
+/// Runs `cmd`, which must succeed.
+fn succeed(cmd: &mut Command) {
+    let out = run(cmd);
+    assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+}
+
+/// `ip ARGS` in the current thread's namespace, which must succeed.
+fn ip(args: &[&str]) {
+    succeed(Command::new("ip").args(args));
+}
+
+fn is_up(link: &Value) -> bool {
+    link[0]["flags"]
+        .as_array()
+        .is_some_and(|flags| flags.iter().any(|f| f == "UP"))
+}
+
 fn link_exists(name: &str) -> bool {
     run(Command::new("ip").args(["link", "show", "dev", name]))
         .status
@@ -237,7 +233,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 fn ensure_sets_up_bridge_route_sysctls_and_table_idempotently() {
     let lab = Lab::new();
     lab.run(|| {
-        let net = NodeNetwork::new(lab.cfg(), lab.state()).expect("network");
+        let net = lab.network(lab.state());
         timed("ensure (first)", || block_on(net.ensure())).expect("ensure");
         timed("ensure (again)", || block_on(net.ensure())).expect("ensure twice");
 
@@ -249,14 +245,7 @@ fn ensure_sets_up_bridge_route_sysctls_and_table_idempotently() {
         );
         assert_eq!(link[0]["mtu"], 1500);
         assert_eq!(link[0]["address"], "02:6b:31:f4:00:01");
-        assert!(
-            link[0]["flags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "UP"),
-            "{link}"
-        );
+        assert!(is_up(&link), "{link}");
 
         let route = ip_json(&["route", "show", "10.96.0.0/12"]);
         assert_eq!(route[0]["dev"], "k1s0", "{route}");
@@ -281,28 +270,14 @@ fn ensure_sets_up_bridge_route_sysctls_and_table_idempotently() {
         );
 
         // A drifted table is replaced on the next ensure.
-        let drift =
-            run(Command::new("nft").args(["add", "rule", "ip", "k1s-node", "forward", "counter"]));
-        assert!(drift.status.success(), "{}", stderr(&drift));
+        succeed(Command::new("nft").args(["add", "rule", "ip", "k1s-node", "forward", "counter"]));
         block_on(net.ensure()).expect("ensure after drift");
         assert_eq!(nft_table().expect("table"), rendered);
 
         // Repair: what went missing comes back.
-        assert!(
-            run(Command::new("ip").args(["route", "del", "10.96.0.0/12"]))
-                .status
-                .success()
-        );
-        assert!(
-            run(Command::new("nft").args(["delete", "table", "ip", "k1s-node"]))
-                .status
-                .success()
-        );
-        assert!(
-            run(Command::new("ip").args(["link", "set", "k1s0", "down"]))
-                .status
-                .success()
-        );
+        ip(&["route", "del", "10.96.0.0/12"]);
+        succeed(Command::new("nft").args(["delete", "table", "ip", "k1s-node"]));
+        ip(&["link", "set", "k1s0", "down"]);
         block_on(net.ensure()).expect("ensure repairs");
         assert_eq!(
             ip_json(&["route", "show", "10.96.0.0/12"])[0]["dev"],
@@ -310,14 +285,7 @@ fn ensure_sets_up_bridge_route_sysctls_and_table_idempotently() {
         );
         assert!(nft_table().is_some());
         let link = ip_json(&["link", "show", "dev", "k1s0"]);
-        assert!(
-            link[0]["flags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "UP"),
-            "{link}"
-        );
+        assert!(is_up(&link), "{link}");
     });
 }
 
@@ -325,8 +293,7 @@ fn ensure_sets_up_bridge_route_sysctls_and_table_idempotently() {
 fn pods_get_distinct_ips_and_reach_each_other_and_the_gateway() {
     let lab = Lab::new();
     lab.run(|| {
-        let net = NodeNetwork::new(lab.cfg(), lab.state()).expect("network");
-        block_on(net.ensure()).expect("ensure");
+        let net = lab.ready_network(lab.state());
         let a = timed("setup_pod a", || block_on(net.setup_pod("pod-a"))).expect("setup a");
         let b = timed("setup_pod b", || block_on(net.setup_pod("pod-b"))).expect("setup b");
 
@@ -349,24 +316,14 @@ fn pods_get_distinct_ips_and_reach_each_other_and_the_gateway() {
             veth[0]["linkinfo"]["info_slave_data"]["hairpin"], true,
             "{veth}"
         );
-        assert!(
-            veth[0]["flags"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "UP"),
-            "{veth}"
-        );
+        assert!(is_up(&veth), "{veth}");
 
         // Pod end: eth0 with the IP, lo up, default route via the gateway.
         let eth0 = pod_ip_json(&a.netns, &["addr", "show", "dev", "eth0"]);
         assert_eq!(addr_of(&eth0), vec![(a.ip.to_string(), 24)], "{eth0}");
         assert_eq!(eth0[0]["mtu"], 1500);
         let lo = pod_ip_json(&a.netns, &["addr", "show", "dev", "lo"]);
-        assert!(
-            lo[0]["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
-            "{lo}"
-        );
+        assert!(is_up(&lo), "{lo}");
         let default = pod_ip_json(&a.netns, &["route", "show", "default"]);
         assert_eq!(default[0]["gateway"], "10.244.0.1", "{default}");
         assert_eq!(default[0]["dev"], "eth0", "{default}");
@@ -400,20 +357,16 @@ fn pod_traffic_leaving_the_node_is_masqueraded_and_service_ips_stay_local() {
     let lab = Lab::new();
     // An "outside" host joined to the node by a veth; it has no route to
     // the pod CIDR, so a pod's ping comes back only if it was masqueraded.
-    let outside = TestNetns::new("-out");
+    let outside = Netns::new("k1s-out");
     lab.run(|| {
-        let up = |args: &[&str]| {
-            let out = run(Command::new("ip").args(args));
-            assert!(out.status.success(), "ip {args:?}: {}", stderr(&out));
-        };
         let out_ns = outside.name.as_str();
-        up(&[
+        ip(&[
             "link", "add", "up0", "type", "veth", "peer", "name", "ext0", "netns", out_ns,
         ]);
-        up(&["addr", "add", "192.168.77.1/24", "dev", "up0"]);
-        up(&["link", "set", "up0", "up"]);
-        up(&["route", "add", "default", "via", "192.168.77.2"]);
-        up(&[
+        ip(&["addr", "add", "192.168.77.1/24", "dev", "up0"]);
+        ip(&["link", "set", "up0", "up"]);
+        ip(&["route", "add", "default", "via", "192.168.77.2"]);
+        ip(&[
             "-n",
             out_ns,
             "addr",
@@ -422,11 +375,9 @@ fn pod_traffic_leaving_the_node_is_masqueraded_and_service_ips_stay_local() {
             "dev",
             "ext0",
         ]);
-        up(&["-n", out_ns, "link", "set", "ext0", "up"]);
-        up(&["-n", out_ns, "link", "set", "lo", "up"]);
+        ip(&["-n", out_ns, "link", "set", "ext0", "up"]);
 
-        let net = NodeNetwork::new(lab.cfg(), lab.state()).expect("network");
-        block_on(net.ensure()).expect("ensure");
+        let net = lab.ready_network(lab.state());
         let a = block_on(net.setup_pod("pod-a")).expect("setup a");
 
         assert!(
@@ -460,8 +411,7 @@ fn teardown_removes_veth_netns_and_ip_and_is_idempotent() {
     let lab = Lab::new();
     lab.run(|| {
         let state = lab.state();
-        let net = NodeNetwork::new(lab.cfg(), state.clone()).expect("network");
-        block_on(net.ensure()).expect("ensure");
+        let net = lab.ready_network(state.clone());
         let a = block_on(net.setup_pod("pod-a")).expect("setup a");
 
         timed("teardown_pod a", || block_on(net.teardown_pod("pod-a"))).expect("teardown");
@@ -476,9 +426,7 @@ fn teardown_removes_veth_netns_and_ip_and_is_idempotent() {
         assert_ne!(c.ip, a.ip);
 
         // Half done: the veth is already gone, the namespace file is left.
-        assert!(run(Command::new("ip").args(["link", "del", &c.host_veth]))
-            .status
-            .success());
+        ip(&["link", "del", &c.host_veth]);
         block_on(net.teardown_pod("pod-c")).expect("teardown half-done");
         assert!(!c.netns.exists());
         assert!(state.assigned().unwrap().is_empty());
@@ -499,25 +447,22 @@ fn teardown_removes_veth_netns_and_ip_and_is_idempotent() {
 fn setup_repairs_a_half_done_pod() {
     let lab = Lab::new();
     lab.run(|| {
-        let net = NodeNetwork::new(lab.cfg(), lab.state()).expect("network");
-        block_on(net.ensure()).expect("ensure");
+        let net = lab.ready_network(lab.state());
         let a = block_on(net.setup_pod("pod-a")).expect("setup a");
 
         // The host veth vanished (and eth0 with it).
-        assert!(run(Command::new("ip").args(["link", "del", &a.host_veth]))
-            .status
-            .success());
+        ip(&["link", "del", &a.host_veth]);
         let repaired = block_on(net.setup_pod("pod-a")).expect("repair veth");
         assert_eq!(repaired, a);
         assert!(ping(&a.netns, a.gateway), "after veth repair");
 
         // The default route inside the pod vanished.
         let net_arg = format!("--net={}", a.netns.display());
-        assert!(run(Command::new("nsenter")
-            .arg(&net_arg)
-            .args(["ip", "route", "del", "default"]))
-        .status
-        .success());
+        succeed(
+            Command::new("nsenter")
+                .arg(&net_arg)
+                .args(["ip", "route", "del", "default"]),
+        );
         block_on(net.setup_pod("pod-a")).expect("repair route");
         let default = pod_ip_json(&a.netns, &["route", "show", "default"]);
         assert_eq!(default[0]["gateway"], "10.244.0.1", "{default}");
@@ -529,16 +474,7 @@ fn setup_repairs_a_half_done_pod() {
         assert!(ping(&x.netns, a.ip), "x -> a");
 
         // A veth labelled with another pod's uid is not taken over.
-        assert!(run(Command::new("ip").args([
-            "link",
-            "set",
-            "dev",
-            &a.host_veth,
-            "alias",
-            "someone-else"
-        ]))
-        .status
-        .success());
+        ip(&["link", "set", "dev", &a.host_veth, "alias", "someone-else"]);
         let err = block_on(net.setup_pod("pod-a")).expect_err("name clash");
         assert_eq!(
             err.to_string(),
@@ -557,7 +493,7 @@ fn a_failed_first_setup_gives_the_ip_back() {
     let lab = Lab::new();
     lab.run(|| {
         let state = lab.state();
-        let net = NodeNetwork::new(lab.cfg(), state.clone()).expect("network");
+        let net = lab.network(state.clone());
         // No ensure(): the bridge is missing.
         let err = block_on(net.setup_pod("pod-a")).expect_err("no bridge");
         assert_eq!(
@@ -574,16 +510,14 @@ fn assignments_survive_reopening_the_state() {
     let lab = Lab::new();
     lab.run(|| {
         let (a, b) = {
-            let net = NodeNetwork::new(lab.cfg(), lab.state()).expect("network");
-            block_on(net.ensure()).expect("ensure");
+            let net = lab.ready_network(lab.state());
             let a: PodNet = block_on(net.setup_pod("pod-a")).expect("setup a");
             let b: PodNet = block_on(net.setup_pod("pod-b")).expect("setup b");
             (a, b)
         };
         // A restarted node: new state handle, new network object.
         let state = lab.state();
-        let net = NodeNetwork::new(lab.cfg(), state.clone()).expect("network");
-        block_on(net.ensure()).expect("ensure after restart");
+        let net = lab.ready_network(state.clone());
         assert_eq!(block_on(net.setup_pod("pod-a")).expect("a again"), a);
         let c = block_on(net.setup_pod("pod-c")).expect("setup c");
         assert_eq!(c.ip, Ipv4Addr::new(10, 244, 0, 4));
@@ -599,8 +533,7 @@ fn reset_removes_bridge_table_pods_and_assignments() {
     let dir = lab.data_dir().to_path_buf();
     lab.run(|| {
         let (a, b) = {
-            let net = NodeNetwork::new(lab.cfg(), lab.state()).expect("network");
-            block_on(net.ensure()).expect("ensure");
+            let net = lab.ready_network(lab.state());
             let a = block_on(net.setup_pod("pod-a")).expect("setup a");
             let b = block_on(net.setup_pod("pod-b")).expect("setup b");
             (a, b)

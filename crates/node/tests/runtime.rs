@@ -6,135 +6,22 @@
 //! netns, the temp dir), also when it fails.
 
 use chrono::{DateTime, Utc};
-use k1s_node::image::ImageStore;
 use k1s_node::runtime::attach_proto::{read_frame, write_frame, Frame};
 use k1s_node::runtime::cgroup::Cgroups;
 use k1s_node::runtime::{ContainerConfig, Limits, Mount, Runtime, Signal, State};
-use k1s_node::testimages;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::UnixStream;
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+mod support;
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use support::{shim_exe, Fixture};
 
-/// A network namespace for the test's containers, deleted on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let name = unique("k1s-rt");
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "ip netns add {name}");
-        Netns { name }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from("/run/netns").join(&self.name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-struct Fixture {
-    // Field order is drop order: the runtime's leftovers go first.
-    runtime: Runtime,
-    netns: Netns,
-    lowerdirs: Vec<PathBuf>,
-    dir: tempfile::TempDir,
-    pod_uid: String,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Err(e) = Runtime::reset(self.dir.path()) {
-            eprintln!("reset after test: {e}");
-        }
-    }
+fn fixture() -> Fixture {
+    Fixture::new("rt")
 }
 
 impl Fixture {
-    fn new() -> Fixture {
-        // The data dir is the temp dir itself: the attach socket path must
-        // stay under the 108 bytes a unix socket address allows.
-        let dir = tempfile::tempdir().unwrap();
-        let layout = dir.path().join("busybox-layout");
-        testimages::busybox_image(testimages::busybox_layer().unwrap())
-            .build()
-            .unwrap()
-            .write_oci_layout(&layout, &[testimages::BUSYBOX], false)
-            .unwrap();
-        let store = ImageStore::open(dir.path()).unwrap();
-        store.import(&layout).unwrap();
-        let rec = store.get(testimages::BUSYBOX).unwrap().unwrap();
-        let lowerdirs = store.rootfs_layers(&rec).unwrap();
-        let runtime = Runtime::new(
-            dir.path(),
-            PathBuf::from(env!("CARGO_BIN_EXE_k1s-node-shim")),
-        )
-        .unwrap();
-        Fixture {
-            runtime,
-            netns: Netns::new(),
-            lowerdirs,
-            pod_uid: unique("rt-pod"),
-            dir,
-        }
-    }
-
-    fn config(&self, args: &[&str]) -> ContainerConfig {
-        let name = unique("c");
-        ContainerConfig {
-            pod_uid: self.pod_uid.clone(),
-            pod_namespace: "default".into(),
-            pod_name: "web-1".into(),
-            container_name: name.clone(),
-            attempt: 0,
-            lowerdirs: self.lowerdirs.clone(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            env: vec![
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-                "HOSTNAME=web-1".into(),
-            ],
-            cwd: "/".into(),
-            uid: 0,
-            gid: 0,
-            additional_gids: vec![],
-            hostname: "web-1".into(),
-            netns: self.netns.path(),
-            mounts: vec![],
-            tty: false,
-            stdin: false,
-            stdin_once: false,
-            log_path: self
-                .dir
-                .path()
-                .join(format!("logs/default_web-1_{}/{name}/0.log", self.pod_uid)),
-            limits: Limits::default(),
-        }
-    }
-
     fn bundle(&self, id: &str) -> PathBuf {
         self.dir.path().join("containers").join(id)
     }
@@ -145,11 +32,8 @@ impl Fixture {
         &self,
         cfg: &ContainerConfig,
     ) -> (k1s_node::runtime::ExitInfo, Vec<(String, String, String)>) {
-        let c = self.runtime.start(cfg).await.unwrap();
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.runtime.wait(&c.id))
-            .await
-            .expect("container did not exit")
-            .unwrap();
+        let c = self.start(cfg).await;
+        let exit = self.wait_exit(&c.id).await;
         (exit, log_records(&cfg.log_path))
     }
 
@@ -206,7 +90,7 @@ fn mountinfo_mentions(path: &Path) -> bool {
 
 #[tokio::test]
 async fn output_lands_in_the_cri_log() {
-    let f = Fixture::new();
+    let f = fixture();
     let cfg = f.config(&["sh", "-c", "echo out; echo err >&2; printf 'no newline'"]);
     let (exit, records) = f.run(&cfg).await;
     assert_eq!(exit.exit_code, 0);
@@ -231,17 +115,13 @@ async fn output_lands_in_the_cri_log() {
 
 #[tokio::test]
 async fn exit_codes_follow_runc() {
-    let f = Fixture::new();
+    let f = fixture();
     let (exit, _) = f.run(&f.config(&["sh", "-c", "exit 3"])).await;
     assert_eq!((exit.exit_code, exit.signal), (3, None));
 
-    let c = f
-        .runtime
-        .start(&f.config(&["sleep", "1000"]))
-        .await
-        .unwrap();
+    let c = f.start(&f.config(&["sleep", "1000"])).await;
     f.runtime.kill(&c.id, Signal::SIGKILL).unwrap();
-    let exit = f.runtime.wait(&c.id).await.unwrap();
+    let exit = f.wait_exit(&c.id).await;
     assert_eq!((exit.exit_code, exit.signal), (137, Some(9)));
     // The record stays: waiting again answers the same.
     assert_eq!(f.runtime.wait(&c.id).await.unwrap(), exit);
@@ -250,7 +130,7 @@ async fn exit_codes_follow_runc() {
 
 #[tokio::test]
 async fn namespaces_hostname_and_pid_1() {
-    let f = Fixture::new();
+    let f = fixture();
     let out = f
         .run_stdout(&f.config(&[
             "sh",
@@ -267,7 +147,7 @@ async fn namespaces_hostname_and_pid_1() {
 
 #[tokio::test]
 async fn root_filesystem_has_dev_proc_sys() {
-    let f = Fixture::new();
+    let f = fixture();
     let out = f
         .run_stdout(&f.config(&[
             "sh",
@@ -299,7 +179,7 @@ async fn root_filesystem_has_dev_proc_sys() {
 
 #[tokio::test]
 async fn bind_mounts_are_visible_and_read_only_when_asked() {
-    let f = Fixture::new();
+    let f = fixture();
     let hosts = f.dir.path().join("etc-hosts");
     std::fs::write(&hosts, "10.244.0.5\tweb-1\n").unwrap();
     let vol = f.dir.path().join("vol");
@@ -332,7 +212,7 @@ async fn bind_mounts_are_visible_and_read_only_when_asked() {
 
 #[tokio::test]
 async fn user_and_groups_are_applied() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["sh", "-c", "id -u; id -g; grep Groups /proc/self/status"]);
     cfg.uid = 1000;
     cfg.gid = 2000;
@@ -343,7 +223,7 @@ async fn user_and_groups_are_applied() {
 
 #[tokio::test]
 async fn missing_command_is_a_start_error_and_leaves_nothing() {
-    let f = Fixture::new();
+    let f = fixture();
     let cfg = f.config(&["nope"]);
     let err = f.runtime.start(&cfg).await.unwrap_err();
     assert!(err.is_init_failure());
@@ -382,13 +262,13 @@ async fn missing_command_is_a_start_error_and_leaves_nothing() {
 
 #[tokio::test]
 async fn stop_honours_a_term_trap() {
-    let f = Fixture::new();
+    let f = fixture();
     let cfg = f.config(&[
         "sh",
         "-c",
         "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done",
     ]);
-    let c = f.runtime.start(&cfg).await.unwrap();
+    let c = f.start(&cfg).await;
     wait_for_log(&cfg.log_path, "ready").await;
     let t = Instant::now();
     let exit = f
@@ -403,10 +283,10 @@ async fn stop_honours_a_term_trap() {
 
 #[tokio::test]
 async fn stop_kills_after_the_grace_period() {
-    let f = Fixture::new();
+    let f = fixture();
     // pid 1 without a TERM handler never sees SIGTERM.
     let cfg = f.config(&["sh", "-c", "echo ready; while true; do sleep 0.1; done"]);
-    let c = f.runtime.start(&cfg).await.unwrap();
+    let c = f.start(&cfg).await;
     wait_for_log(&cfg.log_path, "ready").await;
     let t = Instant::now();
     let exit = f.runtime.stop(&c.id, Duration::from_secs(1)).await.unwrap();
@@ -449,11 +329,11 @@ async fn read_until(stream: &mut UnixStream, want: &str) -> String {
 
 #[tokio::test]
 async fn attach_writes_stdin_and_reads_stdout() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["cat"]);
     cfg.stdin = true;
     cfg.stdin_once = true;
-    let c = f.runtime.start(&cfg).await.unwrap();
+    let c = f.start(&cfg).await;
     let mut a = connect(&f, &c.id).await;
     let mut watcher = connect(&f, &c.id).await;
     // Give the shim a moment to register both clients.
@@ -465,10 +345,7 @@ async fn attach_writes_stdin_and_reads_stdout() {
     assert_eq!(read_until(&mut watcher, "hello\n").await, "hello\n");
     // stdinOnce: the first stdin client's EOF closes cat's stdin.
     write_frame(&mut a, &Frame::StdinEof).await.unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(20), f.runtime.wait(&c.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = f.wait_exit(&c.id).await;
     assert_eq!(exit.exit_code, 0);
     assert_eq!(read_frame(&mut a).await.unwrap(), None);
     assert_eq!(
@@ -479,11 +356,11 @@ async fn attach_writes_stdin_and_reads_stdout() {
 
 #[tokio::test]
 async fn tty_mode_with_resize() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["sh"]);
     cfg.tty = true;
     cfg.stdin = true;
-    let c = f.runtime.start(&cfg).await.unwrap();
+    let c = f.start(&cfg).await;
     let mut a = connect(&f, &c.id).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     write_frame(
@@ -504,10 +381,7 @@ async fn tty_mode_with_resize() {
     let out = read_until(&mut a, "err-line\r\n").await;
     assert!(out.contains("30 100\r\n"), "{out:?}");
     assert!(out.contains("/dev/pts/"), "{out:?}");
-    let exit = tokio::time::timeout(Duration::from_secs(20), f.runtime.wait(&c.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = f.wait_exit(&c.id).await;
     assert_eq!(exit.exit_code, 7);
     // With a tty everything is logged as stdout, without the \r.
     let records = log_records(&cfg.log_path);
@@ -520,12 +394,11 @@ async fn tty_mode_with_resize() {
 
 #[tokio::test]
 async fn running_containers_are_adopted_by_a_new_runtime() {
-    let f = Fixture::new();
+    let f = fixture();
     let cfg = f.config(&["sleep", "1000"]);
-    let c = f.runtime.start(&cfg).await.unwrap();
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_k1s-node-shim"));
+    let c = f.start(&cfg).await;
     // A "restarted k1s": a fresh runtime on the same data dir.
-    let again = Runtime::new(f.dir.path(), exe).unwrap();
+    let again = Runtime::new(f.dir.path(), shim_exe()).unwrap();
     let listed = again.list().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, c.id);
@@ -544,14 +417,14 @@ async fn running_containers_are_adopted_by_a_new_runtime() {
 
 #[tokio::test]
 async fn remove_leaves_no_mounts_cgroups_or_files() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["sleep", "1000"]);
     cfg.limits = Limits {
         memory_bytes: Some(64 << 20),
         cpu_millis: Some(500),
         pids: Some(50),
     };
-    let c = f.runtime.start(&cfg).await.unwrap();
+    let c = f.start(&cfg).await;
     let cgroups = Cgroups::detect();
     let dirs = cgroups.container_dirs(&cfg.pod_uid, &c.id).unwrap();
     assert!(!dirs.is_empty());
@@ -599,7 +472,7 @@ async fn remove_leaves_no_mounts_cgroups_or_files() {
 
 #[tokio::test]
 async fn oom_kills_are_reported() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&[
         "sh",
         "-c",
@@ -620,17 +493,9 @@ async fn oom_kills_are_reported() {
 
 #[tokio::test]
 async fn reset_kills_everything_of_its_data_dir() {
-    let f = Fixture::new();
-    let a = f
-        .runtime
-        .start(&f.config(&["sleep", "1000"]))
-        .await
-        .unwrap();
-    let b = f
-        .runtime
-        .start(&f.config(&["sleep", "1000"]))
-        .await
-        .unwrap();
+    let f = fixture();
+    let a = f.start(&f.config(&["sleep", "1000"])).await;
+    let b = f.start(&f.config(&["sleep", "1000"])).await;
     assert_eq!(Runtime::reset(f.dir.path()).unwrap(), 2);
     for c in [&a, &b] {
         assert_gone(c.pid);
@@ -641,10 +506,10 @@ async fn reset_kills_everything_of_its_data_dir() {
 
 #[tokio::test]
 async fn the_log_is_reopened_after_rotation() {
-    let f = Fixture::new();
+    let f = fixture();
     let mut cfg = f.config(&["sh", "-c", "echo one; read x; echo two"]);
     cfg.stdin = true;
-    let c = f.runtime.start(&cfg).await.unwrap();
+    let c = f.start(&cfg).await;
     wait_for_log(&cfg.log_path, "one").await;
     // What the kubelet's log manager does: rename, then ask to reopen.
     let rotated = cfg.log_path.with_extension("log.20261123-100000");
@@ -655,10 +520,7 @@ async fn the_log_is_reopened_after_rotation() {
     write_frame(&mut a, &Frame::Stdin(b"\n".to_vec()))
         .await
         .unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(20), f.runtime.wait(&c.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let exit = f.wait_exit(&c.id).await;
     assert_eq!(exit.exit_code, 0);
     assert_eq!(stdout_of(&log_records(&rotated)), "one\n");
     assert_eq!(stdout_of(&log_records(&cfg.log_path)), "two\n");

@@ -42,18 +42,47 @@ fn must(cmd: &mut Command) {
     );
 }
 
-/// The offline test images (busybox, nginx, curl), built once per test
-/// process; their OCI layouts.
-fn test_images() -> &'static [k1s_node::testimages::TestImage] {
-    static IMAGES: std::sync::OnceLock<(tempfile::TempDir, Vec<k1s_node::testimages::TestImage>)> =
-        std::sync::OnceLock::new();
-    let (_dir, images) = IMAGES.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir for test images");
-        let images =
-            k1s_node::testimages::build_test_images(dir.path()).expect("building test images");
-        (dir, images)
-    });
-    images
+/// The offline test images (busybox, nginx, curl): built once per test
+/// binary into the target's tmp dir and kept there, so the many test
+/// processes nextest starts share them and nothing piles up in /tmp.
+fn test_image_layouts() -> &'static [PathBuf] {
+    static IMAGES: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    IMAGES.get_or_init(|| {
+        // Keyed by this binary, which links the image builder: a rebuilt
+        // builder gets fresh images.
+        let exe = std::env::current_exe().expect("test binary");
+        let meta = std::fs::metadata(&exe).expect("test binary metadata");
+        let stamp = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let name = exe
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cache = root.join(format!("testimages-{name}-{stamp}-{}", meta.len()));
+        if !cache.join("done").exists() {
+            // Built aside and renamed into place: concurrent tests never see half an image.
+            let tmp = tempfile::Builder::new()
+                .prefix("testimages-building-")
+                .tempdir_in(&root)
+                .expect("tempdir for test images");
+            k1s_node::testimages::build_test_images(tmp.path()).expect("building test images");
+            std::fs::write(tmp.path().join("done"), b"").expect("marking test images done");
+            let built = tmp.keep();
+            if std::fs::rename(&built, &cache).is_err() {
+                // Another test process finished first.
+                let _ = std::fs::remove_dir_all(&built);
+            }
+        }
+        ["busybox", "nginx", "curl"]
+            .iter()
+            .map(|image| cache.join(image))
+            .collect()
+    })
 }
 
 impl Cluster {
@@ -109,11 +138,11 @@ impl Cluster {
             home,
         };
         if images {
-            for image in test_images() {
+            for layout in test_image_layouts() {
                 must(
                     Command::new(env!("CARGO_BIN_EXE_k1s"))
                         .args(["image", "import"])
-                        .arg(&image.layout)
+                        .arg(layout)
                         .arg("--data-dir")
                         .arg(c.data_dir()),
                 );

@@ -247,20 +247,23 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// Serves [`fake_shim`] on `listen_at` (where the shim binds) and
+    /// attaches with stdin to `socket`.
+    async fn attach_to_fake_shim(
+        listen_at: &Path,
+        socket: &Path,
+        tty: bool,
+    ) -> (AttachStream, tokio::task::JoinHandle<()>) {
+        let shim = tokio::spawn(fake_shim(UnixListener::bind(listen_at).unwrap()));
+        let spec = AttachSpec { stdin: true, tty };
+        (attach_socket(socket, spec).await.unwrap(), shim)
+    }
+
     #[tokio::test]
     async fn demuxes_streams_and_sends_stdin_and_eof() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(ATTACH_SOCKET);
-        let shim = tokio::spawn(fake_shim(UnixListener::bind(&path).unwrap()));
-        let mut a = attach_socket(
-            &path,
-            AttachSpec {
-                stdin: true,
-                tty: false,
-            },
-        )
-        .await
-        .unwrap();
+        let (mut a, shim) = attach_to_fake_shim(&path, &path, false).await;
         assert!(a.resize.is_none());
         let mut stdin = a.stdin.take().unwrap();
         stdin.write_all(b"hello\n").await.unwrap();
@@ -277,16 +280,7 @@ mod tests {
     async fn tty_session_has_resize_and_no_stderr() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(ATTACH_SOCKET);
-        let shim = tokio::spawn(fake_shim(UnixListener::bind(&path).unwrap()));
-        let mut a = attach_socket(
-            &path,
-            AttachSpec {
-                stdin: true,
-                tty: true,
-            },
-        )
-        .await
-        .unwrap();
+        let (mut a, shim) = attach_to_fake_shim(&path, &path, true).await;
         assert!(a.stderr.is_none());
         a.resize.as_ref().unwrap().resize(100, 30).unwrap();
         // Give the resize a head start so the order on the wire is fixed.
@@ -306,16 +300,7 @@ mod tests {
         // Bound the same way a shim does: relative to its directory.
         let dir_fd = std::fs::File::open(&deep).unwrap();
         let short = format!("/proc/self/fd/{}/{ATTACH_SOCKET}", dir_fd.as_raw_fd());
-        let shim = tokio::spawn(fake_shim(UnixListener::bind(&short).unwrap()));
-        let mut a = attach_socket(
-            &path,
-            AttachSpec {
-                stdin: true,
-                tty: false,
-            },
-        )
-        .await
-        .unwrap();
+        let (mut a, shim) = attach_to_fake_shim(Path::new(&short), &path, false).await;
         drop(a.stdin.take());
         assert_eq!(read_all(&mut *a.stdout).await, "eof\n");
         shim.await.unwrap();

@@ -49,3 +49,33 @@ pub struct ContainerConfig {
     pub log_path: PathBuf,
     pub limits: Limits,
 }
+
+#[cfg(test)]
+impl ContainerConfig {
+    /// Container `app` of pod default/web (uid-1) running `sh` as root,
+    /// for unit tests, which override the fields they look at.
+    pub(crate) fn example() -> ContainerConfig {
+        ContainerConfig {
+            pod_uid: "uid-1".into(),
+            pod_namespace: "default".into(),
+            pod_name: "web".into(),
+            container_name: "app".into(),
+            attempt: 0,
+            lowerdirs: vec![],
+            args: vec!["sh".into()],
+            env: vec!["PATH=/usr/bin:/bin".into()],
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            hostname: "web".into(),
+            netns: "/var/lib/k1s/netns/uid-1".into(),
+            mounts: vec![],
+            tty: false,
+            stdin: false,
+            stdin_once: false,
+            log_path: "/var/lib/k1s/logs/default_web_uid-1/app/0.log".into(),
+            limits: Limits::default(),
+        }
+    }
+}

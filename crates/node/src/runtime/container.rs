@@ -354,16 +354,9 @@ fn cstrings(items: &[String], what: &str) -> Result<Vec<CString>, String> {
         .collect()
 }
 
-fn exec(cfg: &ContainerConfig) -> Result<Infallible, String> {
-    let argv0 = cfg.args.first().ok_or("process args must not be empty")?;
-    let path = lookup_executable(argv0, path_from_env(&cfg.env), check_executable)?;
-    let args = cstrings(&cfg.args, "argument")?;
-    let env = cstrings(&cfg.env, "environment entry")?;
-    let c_path =
-        CString::new(path.as_bytes()).map_err(|_| format!("path {path:?} contains a NUL byte"))?;
-    // Nothing of the shim's may leak into the container: every descriptor
-    // above stdio closes on exec (the error pipe included, which tells the
-    // shim the exec succeeded).
+/// Marks every descriptor above stdio close-on-exec, so the program about
+/// to be exec'd inherits only stdin, stdout and stderr.
+pub(crate) fn close_above_stdio_on_exec() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
     unsafe {
         libc::syscall(
@@ -373,6 +366,18 @@ fn exec(cfg: &ContainerConfig) -> Result<Infallible, String> {
             libc::CLOSE_RANGE_CLOEXEC,
         );
     }
+}
+
+fn exec(cfg: &ContainerConfig) -> Result<Infallible, String> {
+    let argv0 = cfg.args.first().ok_or("process args must not be empty")?;
+    let path = lookup_executable(argv0, path_from_env(&cfg.env), check_executable)?;
+    let args = cstrings(&cfg.args, "argument")?;
+    let env = cstrings(&cfg.env, "environment entry")?;
+    let c_path =
+        CString::new(path.as_bytes()).map_err(|_| format!("path {path:?} contains a NUL byte"))?;
+    // Nothing of the shim's may leak into the container (the error pipe
+    // closing tells the shim the exec succeeded).
+    close_above_stdio_on_exec();
     match nix::unistd::execve(&c_path, &args, &env) {
         Ok(never) => match never {},
         Err(e) => Err(format!("exec {path}: {}", go_errno(e))),

@@ -21,7 +21,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -39,8 +39,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::config::ContainerConfig;
 use super::container::{
-    check_executable, drop_capabilities, go_errno, lookup_executable, path_from_env, reset_signals,
-    set_user,
+    check_executable, close_above_stdio_on_exec, drop_capabilities, go_errno, lookup_executable,
+    path_from_env, reset_signals, set_user,
 };
 use super::state::{read_stat, Bundle};
 use super::{Runtime, State};
@@ -785,15 +785,7 @@ fn prepare_and_exec(
     let env_c: Vec<CString> = env.iter().map(|e| cstr(e)).collect::<Result<_, _>>()?;
     // Nothing of the helper's may leak into the container; the status pipe
     // closes with the exec, which tells the caller it succeeded.
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
+    close_above_stdio_on_exec();
     let err = match nix::unistd::execve(&path_c, &argv_c, &env_c) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -807,50 +799,13 @@ fn prepare_and_exec(
 /// Opens a pty in the container's devpts, sends the master back on the
 /// console socket, and makes the slave our controlling terminal and stdio.
 fn setup_terminal(uid: u32, gid: u32) -> Result<(), String> {
-    let err = |what: &str, e: Errno| format!("setting up the terminal: {what}: {}", go_errno(e));
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(|e| err("open /dev/ptmx", e))?;
-    nix::pty::unlockpt(&master).map_err(|e| err("unlockpt", e))?;
-    let name = nix::pty::ptsname_r(&master).map_err(|e| err("ptsname", e))?;
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| err(&format!("open {name}"), e))?;
-    // The command's user owns its terminal, as with runc.
-    nix::unistd::fchown(
-        &slave,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-    )
-    .map_err(|e| err("chown", e))?;
+    const CONTEXT: &str = "setting up the terminal";
     // SAFETY: fd 5 is the console socket by the helper protocol.
     let socket = unsafe { BorrowedFd::borrow_raw(CONSOLE_FD) };
-    let fds = [master.as_raw_fd()];
-    nix::sys::socket::sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(b"m")],
-        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| err("sending the master", e))?;
-    drop(master);
+    let (slave, _name) = super::console::send_new_pty(socket, uid, gid, CONTEXT)?;
     // SAFETY: the console socket is not needed any more.
     unsafe { libc::close(CONSOLE_FD) };
-    nix::unistd::setsid().map_err(|e| err("setsid", e))?;
-    // SAFETY: TIOCSCTTY takes an int argument; `slave` is an open tty.
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(err("TIOCSCTTY", Errno::last()));
-    }
-    for target in 0..3 {
-        // SAFETY: dup2 onto stdio of a descriptor this process owns.
-        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(err("dup2", Errno::last()));
-        }
-    }
-    Ok(())
+    super::console::become_controlling_terminal(&slave, CONTEXT)
 }
 
 fn chdir_failure(cwd: &str, e: Errno) -> StartFailure {
@@ -916,16 +871,10 @@ fn io_text(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::config::{Limits, Mount};
 
     fn config() -> ContainerConfig {
         ContainerConfig {
-            pod_uid: "uid-1".into(),
-            pod_namespace: "default".into(),
-            pod_name: "web".into(),
             container_name: "c".into(),
-            attempt: 0,
-            lowerdirs: vec![],
             args: vec!["sleep".into(), "3600".into()],
             env: vec![
                 "PATH=/usr/bin:/bin".into(),
@@ -936,14 +885,8 @@ mod tests {
             uid: 1000,
             gid: 1001,
             additional_gids: vec![5, 6],
-            hostname: "web".into(),
-            netns: "/var/lib/k1s/netns/uid-1".into(),
-            mounts: Vec::<Mount>::new(),
-            tty: false,
-            stdin: false,
-            stdin_once: false,
             log_path: "/tmp/0.log".into(),
-            limits: Limits::default(),
+            ..ContainerConfig::example()
         }
     }
 

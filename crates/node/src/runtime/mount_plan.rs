@@ -358,28 +358,15 @@ fn split_components(p: &str) -> VecDeque<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::config::{Limits, Mount};
+    use crate::runtime::config::Mount;
     use std::collections::HashMap;
 
     fn config() -> ContainerConfig {
         ContainerConfig {
-            pod_uid: "uid-1".into(),
-            pod_namespace: "default".into(),
-            pod_name: "web".into(),
-            container_name: "app".into(),
-            attempt: 0,
             lowerdirs: vec![
                 "/var/lib/k1s/images/layers/bbb".into(),
                 "/var/lib/k1s/images/layers/aaa".into(),
             ],
-            args: vec!["sh".into()],
-            env: vec!["PATH=/usr/bin:/bin".into()],
-            cwd: "/".into(),
-            uid: 0,
-            gid: 0,
-            additional_gids: vec![],
-            hostname: "web".into(),
-            netns: "/var/lib/k1s/netns/uid-1".into(),
             mounts: vec![
                 Mount {
                     source: "/var/lib/k1s/pods/uid-1/volumes/data/sub".into(),
@@ -397,11 +384,7 @@ mod tests {
                     read_only: true,
                 },
             ],
-            tty: false,
-            stdin: false,
-            stdin_once: false,
-            log_path: "/var/lib/k1s/logs/default_web_uid-1/app/0.log".into(),
-            limits: Limits::default(),
+            ..ContainerConfig::example()
         }
     }
 
