@@ -106,21 +106,12 @@ fn rollout_done(d: &Value) -> bool {
 /// Watches a rollout until it is done, checking at every observation that
 /// the live pod count stays within replicas + maxSurge and the ready count
 /// at or above replicas - maxUnavailable (terminating pods count for
-/// neither, as for the Deployment controller). Returns the largest live
-/// pod count seen.
-fn watch_rollout(
-    c: &Cluster,
-    deploy: &str,
-    selector: &str,
-    max_pods: usize,
-    min_ready: usize,
-) -> usize {
+/// neither, as for the Deployment controller).
+fn watch_rollout(c: &Cluster, deploy: &str, selector: &str, max_pods: usize, min_ready: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut most = 0;
     loop {
         let live = pods(c, selector);
         let ready = live.iter().filter(|p| is_ready(p)).count();
-        most = most.max(live.len());
         assert!(
             live.len() <= max_pods,
             "{} pods exceed {max_pods}: {:?}",
@@ -134,7 +125,7 @@ fn watch_rollout(
         let d = json(c, &["get", "deploy", deploy]);
         let want = usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
         if rollout_done(&d) && live.len() == want && live.iter().all(is_ready) {
-            return most;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -205,8 +196,33 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
             .trim(),
         "deployment.apps/web image updated"
     );
-    let most = watch_rollout(&c, "web", "app=web", 4, 3);
-    assert_eq!(most, 4, "the rollout should use its surge");
+    watch_rollout(&c, "web", "app=web", 4, 3);
+    // The surge shows in the order of the scaling events (polling can miss
+    // the moment: pods start in a fraction of a second): the new ReplicaSet
+    // got its first pod while the old one still had all three.
+    let scaling: Vec<String> = c
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=web",
+            "-o",
+            r#"jsonpath={range .items[*]}{.reason}|{.message}{"\n"}{end}"#,
+        ])
+        .lines()
+        .filter_map(|l| l.strip_prefix("ScalingReplicaSet|"))
+        .map(String::from)
+        .collect();
+    let surged = scaling
+        .iter()
+        .position(|m| m.starts_with("Scaled up replica set") && m.ends_with("from 0 to 1"));
+    let first_down = scaling
+        .iter()
+        .position(|m| m == &format!("Scaled down replica set {rs1} from 3 to 2"));
+    assert!(
+        matches!((surged, first_down), (Some(up), Some(down)) if up < down),
+        "the rollout should use its surge: {scaling:?}"
+    );
     let status = c.ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
     assert!(
         status.contains("deployment \"web\" successfully rolled out"),
