@@ -465,6 +465,7 @@ fn leftovers(c: &Cluster) -> (usize, usize, usize) {
 fn a_hundred_create_delete_cycles_leave_nothing_behind() {
     let c = Cluster::start_with_images();
     let mut ips = std::collections::HashSet::new();
+    let mut uids: Vec<String> = Vec::new();
     for round in 0..10 {
         let mut manifest = String::new();
         for i in 0..10 {
@@ -487,6 +488,11 @@ fn a_hundred_create_delete_cycles_leave_nothing_behind() {
         {
             ips.insert(ip.to_string());
         }
+        uids.extend(
+            c.ok(&["get", "pods", "-o", "jsonpath={.items[*].metadata.uid}"])
+                .split_whitespace()
+                .map(String::from),
+        );
         c.ok(&["delete", "pods", "--all", "--wait=true", "--timeout=60s"]);
     }
     assert!(ips.len() >= 10);
@@ -497,6 +503,21 @@ fn a_hundred_create_delete_cycles_leave_nothing_behind() {
     );
     let mut c = c;
     c.stop("TERM");
+    // Every pod's cgroups are gone too (v1 controllers or the v2 tree).
+    let cgroup_dirs = |uid: &str| -> Vec<std::path::PathBuf> {
+        ["memory", "cpu", "pids", ""]
+            .iter()
+            .map(|ctrl| {
+                std::path::Path::new("/sys/fs/cgroup")
+                    .join(ctrl)
+                    .join("k1s")
+                    .join(uid)
+            })
+            .filter(|p| p.exists())
+            .collect()
+    };
+    let left: Vec<_> = uids.iter().flat_map(|u| cgroup_dirs(u)).collect();
+    assert!(left.is_empty(), "pod cgroups left behind: {left:?}");
     let reset = c.reset();
     assert!(
         reset.status.success(),

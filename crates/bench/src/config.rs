@@ -40,6 +40,15 @@ pub struct Args {
     /// Skip the Service allocator test.
     #[arg(long)]
     pub skip_services: bool,
+    /// Skip the pod test (it builds its offline busybox image from the host's /bin/busybox).
+    #[arg(long)]
+    pub skip_pods: bool,
+    /// Run only these scenarios (start-up and idle RSS always run); repeat or comma-separate.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Scenario>,
+    /// Pods for the pod test, created one at a time (at most 200: the node's /24 pod CIDR).
+    #[arg(long, default_value_t = 50)]
+    pub pods: usize,
     /// Negotiate HTTP/2 (one multiplexed connection, like client-go) instead of HTTP/1.1 keep-alive.
     #[arg(long)]
     pub http2: bool,
@@ -54,6 +63,19 @@ pub struct Args {
     pub strict: bool,
 }
 
+/// The measurements that can be chosen with `--only`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Pod start to Ready, k1s RSS per running pod, deletion.
+    Pods,
+    /// Durable creates, GETs and LISTs of ConfigMaps.
+    Load,
+    /// Watch fan-out.
+    Watch,
+    /// Service creates and the allocators.
+    Services,
+}
+
 /// Resolved sizes of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -64,7 +86,9 @@ pub struct Config {
     pub watchers: usize,
     pub events: usize,
     pub bucket: usize,
-    pub skip_services: bool,
+    /// The scenarios to run, from `--only` and the `--skip-*` flags.
+    pub scenarios: Vec<Scenario>,
+    pub pods: usize,
     pub http2: bool,
     pub client_threads: usize,
     pub timeout: Duration,
@@ -83,11 +107,28 @@ impl Config {
             watchers: a.watchers.max(1),
             events: pick(a.events, 200, 50).max(1),
             bucket: pick(a.bucket, 1_000, 250).max(1),
-            skip_services: a.skip_services,
+            // In the order they run: pods first, while k1s's heap is small,
+            // so the RSS they add is not hidden in memory freed by earlier tests.
+            scenarios: [
+                Scenario::Pods,
+                Scenario::Load,
+                Scenario::Watch,
+                Scenario::Services,
+            ]
+            .into_iter()
+            .filter(|s| a.only.is_empty() || a.only.contains(s))
+            .filter(|s| !(a.skip_services && *s == Scenario::Services))
+            .filter(|s| !(a.skip_pods && *s == Scenario::Pods))
+            .collect(),
+            pods: a.pods.clamp(1, 200),
             http2: a.http2,
             client_threads: a.client_threads.max(1),
             timeout: Duration::from_secs(a.timeout.max(1)),
         }
+    }
+
+    pub fn runs(&self, s: Scenario) -> bool {
+        self.scenarios.contains(&s)
     }
 }
 
@@ -122,5 +163,29 @@ mod tests {
         assert!(c.http2);
         assert_eq!(c.concurrency, 8);
         assert_eq!(c.timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn scenario_selection() {
+        use Scenario::*;
+        let cases: &[(&[&str], &[Scenario])] = &[
+            (&[], &[Pods, Load, Watch, Services]),
+            (&["--skip-services"], &[Pods, Load, Watch]),
+            (&["--skip-pods"], &[Load, Watch, Services]),
+            (&["--only", "pods"], &[Pods]),
+            (&["--only", "load,pods"], &[Pods, Load]),
+            (
+                &["--only", "watch", "--only", "services"],
+                &[Watch, Services],
+            ),
+            (&["--only", "pods", "--skip-pods"], &[]),
+        ];
+        for (args, want) in cases {
+            assert_eq!(parse(args).scenarios, *want, "{args:?}");
+        }
+        assert!(Args::try_parse_from(["k1s-bench", "--only", "nodes"]).is_err());
+        assert_eq!(parse(&[]).pods, 50);
+        assert_eq!(parse(&["--pods", "0"]).pods, 1);
+        assert_eq!(parse(&["--pods", "1000"]).pods, 200);
     }
 }

@@ -41,12 +41,11 @@ fn bench_thread(
         .build()
         .context("building the client runtime")?;
     let mut report = Report::default();
-    let mut k1s = K1s::spawn(
-        k1s_bin,
-        ns.name(),
-        &work.join("data"),
-        &work.join("k1s.log"),
-    )?;
+    let data_dir = work.join("data");
+    if cfg.runs(config::Scenario::Pods) {
+        scenarios::pods::prepare_image(work, &data_dir)?;
+    }
+    let mut k1s = K1s::spawn(k1s_bin, &ns.path(), &data_dir, &work.join("k1s.log"))?;
     let outcome = rt.block_on(async {
         tokio::select! {
             r = tokio::time::timeout(cfg.timeout, scenarios::run_all(cfg, &mut k1s, &mut report)) => {
@@ -67,6 +66,9 @@ fn bench_thread(
             "ms",
             Target::Info,
         ));
+    }
+    if let Err(e) = k1s.reset() {
+        eprintln!("warning: {e:#}");
     }
     Ok(report)
 }

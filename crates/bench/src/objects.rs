@@ -16,6 +16,24 @@ pub fn config_map(name: &str) -> Value {
     })
 }
 
+/// A one-container pod that sleeps for an hour: `image` must be on the
+/// node already (the benchmark imports it), nothing is pulled.
+pub fn sleeping_pod(name: &str, image: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "bench"}},
+        "spec": {
+            "containers": [{
+                "name": "main",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["sleep", "3600"],
+            }],
+        },
+    })
+}
+
 /// How a benchmark Service asks for addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceKind {
@@ -93,5 +111,16 @@ mod tests {
         assert_eq!(cm["metadata"]["name"], "cm-7");
         assert_eq!(cm["data"]["key"], "value-of-cm-7");
         assert_eq!(namespace("bench")["metadata"]["name"], "bench");
+    }
+
+    #[test]
+    fn sleeping_pods() {
+        let p = sleeping_pod("pod-3", "docker.io/library/busybox:1.35");
+        assert_eq!(p["kind"], "Pod");
+        assert_eq!(p["metadata"]["name"], "pod-3");
+        let c = &p["spec"]["containers"][0];
+        assert_eq!(c["image"], "docker.io/library/busybox:1.35");
+        assert_eq!(c["command"], json!(["sleep", "3600"]));
+        assert_eq!(p["spec"]["containers"].as_array().map(Vec::len), Some(1));
     }
 }

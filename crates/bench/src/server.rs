@@ -1,7 +1,12 @@
-//! The k1s server under test: started through `ip netns exec` (which execs
-//! k1s, so the child's PID is k1s's), stopped with SIGTERM then SIGKILL.
+//! The k1s server under test: started through `nsenter --net` (which execs
+//! k1s, so the child's PID is k1s's), stopped with SIGTERM then SIGKILL,
+//! then `k1s reset` removes what its pods left in the kernel.
+//!
+//! nsenter, not `ip netns exec`: the latter gives k1s a private mount
+//! namespace, which would hide the pod namespaces k1s pins under its data
+//! directory from the benchmark and from `k1s reset`.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -13,8 +18,22 @@ pub const PORT: u16 = 6443;
 /// NodePort range wide enough for a third of 10,000 Services to get one
 /// (the default 30000-32767 holds only 2,768).
 pub const NODE_PORT_RANGE: &str = "30000-39999";
+/// The node k1s registers (and runs the benchmark's pods on).
+pub const NODE_NAME: &str = "bench";
 /// How long k1s gets to exit after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(8);
+/// How long `k1s reset` may take before it is killed.
+const RESET_LIMIT: Duration = Duration::from_secs(60);
+
+/// `program` in the network namespace at `netns` and the host's mount
+/// namespace; nsenter execs it, so the child's PID is the program's.
+fn in_netns(netns: &Path, program: &Path) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net={}", netns.display()))
+        .arg("--")
+        .arg(program);
+    cmd
+}
 
 pub struct K1s {
     child: Option<Child>,
@@ -22,21 +41,23 @@ pub struct K1s {
     pub data_dir: PathBuf,
     pub log: PathBuf,
     pub spawned_at: Instant,
+    bin: PathBuf,
+    netns: PathBuf,
+    /// Whether `k1s reset` has run (it runs once, at the latest on drop).
+    reset_done: bool,
 }
 
 impl K1s {
-    /// Spawns `k1s server` in namespace `ns` with its data in `data_dir`
-    /// and its log in `log`.
-    pub fn spawn(k1s: &Path, ns: &str, data_dir: &Path, log: &Path) -> anyhow::Result<K1s> {
+    /// Spawns `k1s server` in the network namespace at `netns` with its
+    /// data in `data_dir` and its log in `log`.
+    pub fn spawn(k1s: &Path, netns: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<K1s> {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns])
-            .arg(k1s)
-            .arg("server")
+        let mut cmd = in_netns(netns, k1s);
+        cmd.arg("server")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--node-ip", crate::netns::NODE_IP, "--node-name", "bench"])
+            .args(["--node-ip", crate::netns::NODE_IP, "--node-name", NODE_NAME])
             // Listen on loopback only; every request goes to 127.0.0.1.
             .args(["--bind-address", "127.0.0.1"])
             .args(["--secure-port", &PORT.to_string()])
@@ -45,15 +66,22 @@ impl K1s {
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
         let spawned_at = Instant::now();
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting ip netns exec {ns} {}", k1s.display()))?;
+        let child = cmd.spawn().with_context(|| {
+            format!(
+                "starting nsenter --net={} -- {}",
+                netns.display(),
+                k1s.display()
+            )
+        })?;
         Ok(K1s {
             pid: child.id(),
             child: Some(child),
             data_dir: data_dir.to_path_buf(),
             log: log.to_path_buf(),
             spawned_at,
+            bin: k1s.to_path_buf(),
+            netns: netns.to_path_buf(),
+            reset_done: false,
         })
     }
 
@@ -75,7 +103,7 @@ impl K1s {
         )
     }
 
-    /// The executable behind the PID, to confirm `ip` exec'd into k1s.
+    /// The executable behind the PID, to confirm nsenter exec'd into k1s.
     pub fn exe(&self) -> Option<PathBuf> {
         std::fs::read_link(format!("/proc/{}/exe", self.pid)).ok()
     }
@@ -125,9 +153,61 @@ pub fn excerpt(log: &str, lines: usize) -> String {
     }
 }
 
+impl K1s {
+    /// Stops k1s if it still runs, then runs `k1s reset` on its data
+    /// directory (once): containers, shims, mounts, cgroups, pod
+    /// namespaces, veths and the bridge go. Its output is appended to the log.
+    pub fn reset(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        if self.reset_done {
+            return Ok(());
+        }
+        self.reset_done = true;
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        // Where reset's output starts, to quote only it on failure.
+        let from = log.metadata().map(|m| m.len() as usize).unwrap_or(0);
+        let mut child = in_netns(&self.netns, &self.bin)
+            .arg("reset")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting k1s reset")?;
+        let started = Instant::now();
+        while started.elapsed() < RESET_LIMIT {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    let text = std::fs::read(&self.log).unwrap_or_default();
+                    bail!(
+                        "k1s reset --data-dir {}: {status}: {}",
+                        self.data_dir.display(),
+                        String::from_utf8_lossy(text.get(from..).unwrap_or_default()).trim()
+                    )
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => bail!("waiting for k1s reset: {e}"),
+            }
+        }
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        bail!("k1s reset did not finish in {RESET_LIMIT:?}")
+    }
+}
+
 impl Drop for K1s {
     fn drop(&mut self) {
-        self.stop();
+        // Containers, mounts, pod namespaces and cgroups outlive k1s by
+        // design; without the reset they would outlive the benchmark.
+        if let Err(e) = self.reset() {
+            eprintln!("warning: {e:#}");
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The measurements, in the order they run, each adding rows to the report.
 
 pub mod load;
+pub mod pods;
 pub mod services;
 pub mod startup;
 pub mod watch;
 
 use crate::client::version_name;
-use crate::config::Config;
+use crate::config::{Config, Scenario};
 use crate::procfs;
 use crate::report::{Report, Row, Target};
 use crate::server::K1s;
@@ -50,7 +51,8 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
             "protocol: {protocol} over TLS (CA pinned), to 127.0.0.1:{} inside netns\n\
              k1s pid {} = {exe}\n\
              objects {}, concurrency {}, GETs {}, LISTs {}, watchers {} x events {}, Service bucket {}\n\
-             client runtime: {} tokio worker threads; readiness polls: {}\n",
+             client runtime: {} tokio worker threads; readiness polls: {}\n\
+             scenarios: {:?}, pods {}\n",
             crate::server::PORT,
             k1s.pid,
             cfg.objects,
@@ -62,6 +64,8 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
             cfg.bucket,
             cfg.client_threads,
             started.polls,
+            cfg.scenarios,
+            cfg.pods,
         ),
     );
 
@@ -74,148 +78,157 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
         Target::AtMost(40.0),
     ));
 
-    eprintln!(
-        "creating {} ConfigMaps with {} clients ...",
-        cfg.objects, cfg.concurrency
-    );
-    load::ensure_namespace(&client, NS_CM).await?;
-    load::warm_connections(&client, cfg.concurrency).await?;
-    let before = procfs::sample(k1s.pid)?;
-    let batch = load::create_batch(
-        &client,
-        &format!("/api/v1/namespaces/{NS_CM}/configmaps"),
-        0..cfg.objects,
-        cfg.concurrency,
-        Arc::new(|i| crate::objects::config_map(&format!("cm-{i}"))),
-    )
-    .await?;
-    let after = procfs::sample(k1s.pid)?;
-    let lat = Summary::of(&batch.latencies_ms);
-    report.push(Row::new(
-        format!("durable creates, {} clients", cfg.concurrency),
-        rate(batch.count, batch.elapsed),
-        "/s",
-        Target::AtLeast(1000.0),
-    ));
-    report.push(Row::new(
-        "  create latency p50",
-        lat.p50,
-        "ms",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  create latency p99",
-        lat.p99,
-        "ms",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  server CPU per create",
-        cpu_ms_per(before, after, batch.count),
-        "ms",
-        Target::Info,
-    ));
+    if cfg.runs(Scenario::Pods) {
+        eprintln!("pods: {} created one at a time, then deleted ...", cfg.pods);
+        let run = pods::measure(&client, k1s, cfg.pods).await?;
+        pods::push_rows(&run, report);
+    }
 
-    eprintln!("{} sequential GETs ...", cfg.gets);
-    let gets = load::get_latencies(
-        &client,
-        &format!("/api/v1/namespaces/{NS_CM}/configmaps/cm-0"),
-        50,
-        cfg.gets,
-    )
-    .await?;
-    let g = Summary::of(&gets);
-    report.push(Row::new(
-        "GET one ConfigMap p50",
-        g.p50,
-        "ms",
-        Target::AtMost(0.5),
-    ));
-    report.push(Row::new(
-        "GET one ConfigMap p99",
-        g.p99,
-        "ms",
-        Target::AtMost(0.5),
-    ));
+    if cfg.runs(Scenario::Load) {
+        eprintln!(
+            "creating {} ConfigMaps with {} clients ...",
+            cfg.objects, cfg.concurrency
+        );
+        load::ensure_namespace(&client, NS_CM).await?;
+        load::warm_connections(&client, cfg.concurrency).await?;
+        let before = procfs::sample(k1s.pid)?;
+        let batch = load::create_batch(
+            &client,
+            &format!("/api/v1/namespaces/{NS_CM}/configmaps"),
+            0..cfg.objects,
+            cfg.concurrency,
+            Arc::new(|i| crate::objects::config_map(&format!("cm-{i}"))),
+        )
+        .await?;
+        let after = procfs::sample(k1s.pid)?;
+        let lat = Summary::of(&batch.latencies_ms);
+        report.push(Row::new(
+            format!("durable creates, {} clients", cfg.concurrency),
+            rate(batch.count, batch.elapsed),
+            "/s",
+            Target::AtLeast(1000.0),
+        ));
+        report.push(Row::new(
+            "  create latency p50",
+            lat.p50,
+            "ms",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  create latency p99",
+            lat.p99,
+            "ms",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  server CPU per create",
+            cpu_ms_per(before, after, batch.count),
+            "ms",
+            Target::Info,
+        ));
 
-    eprintln!("{} LISTs of {} ConfigMaps ...", cfg.lists, cfg.objects);
-    let before = procfs::sample(k1s.pid)?;
-    let (lists, bytes) = load::list_latencies(
-        &client,
-        &format!("/api/v1/namespaces/{NS_CM}/configmaps"),
-        cfg.objects,
-        cfg.lists,
-    )
-    .await?;
-    let after = procfs::sample(k1s.pid)?;
-    let l = Summary::of(&lists);
-    report.push(Row::new(
-        format!("LIST {} ConfigMaps p50", cfg.objects),
-        l.p50,
-        "ms",
-        Target::AtMost(100.0),
-    ));
-    report.push(Row::new("  LIST max", l.max, "ms", Target::Info));
-    report.push(Row::new(
-        "  LIST body size",
-        bytes as f64 / (1024.0 * 1024.0),
-        "MiB",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  server CPU per LIST",
-        cpu_ms_per(before, after, cfg.lists),
-        "ms",
-        Target::Info,
-    ));
+        eprintln!("{} sequential GETs ...", cfg.gets);
+        let gets = load::get_latencies(
+            &client,
+            &format!("/api/v1/namespaces/{NS_CM}/configmaps/cm-0"),
+            50,
+            cfg.gets,
+        )
+        .await?;
+        let g = Summary::of(&gets);
+        report.push(Row::new(
+            "GET one ConfigMap p50",
+            g.p50,
+            "ms",
+            Target::AtMost(0.5),
+        ));
+        report.push(Row::new(
+            "GET one ConfigMap p99",
+            g.p99,
+            "ms",
+            Target::AtMost(0.5),
+        ));
 
-    eprintln!(
-        "watch fan-out: {} watchers x {} events ...",
-        cfg.watchers, cfg.events
-    );
-    let f = watch::fan_out(&client, cfg.watchers, cfg.events).await?;
-    let all = Summary::of(&f.all_ms);
-    let each = Summary::of(&f.each_ms);
-    let all_req = Summary::of(&f.all_from_request_ms);
-    let create = Summary::of(&f.create_ms);
-    report.push(Row::new(
-        format!("watch: event reaches all {} watchers p99", f.watchers),
-        all.p99,
-        "ms",
-        Target::AtMost(10.0),
-    ));
-    report.push(Row::new("  all watchers p50", all.p50, "ms", Target::Info));
-    report.push(Row::new(
-        "  each delivery p50",
-        each.p50,
-        "ms",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  each delivery p99",
-        each.p99,
-        "ms",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  all watchers p99, from create request sent",
-        all_req.p99,
-        "ms",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  single create latency p50 (one durable commit)",
-        create.p50,
-        "ms",
-        Target::Info,
-    ));
-    report.push(Row::new(
-        "  deliveries lost (> 5 s)",
-        f.missing as f64,
-        "",
-        Target::AtMost(0.0),
-    ));
-    report.section(
+        eprintln!("{} LISTs of {} ConfigMaps ...", cfg.lists, cfg.objects);
+        let before = procfs::sample(k1s.pid)?;
+        let (lists, bytes) = load::list_latencies(
+            &client,
+            &format!("/api/v1/namespaces/{NS_CM}/configmaps"),
+            cfg.objects,
+            cfg.lists,
+        )
+        .await?;
+        let after = procfs::sample(k1s.pid)?;
+        let l = Summary::of(&lists);
+        report.push(Row::new(
+            format!("LIST {} ConfigMaps p50", cfg.objects),
+            l.p50,
+            "ms",
+            Target::AtMost(100.0),
+        ));
+        report.push(Row::new("  LIST max", l.max, "ms", Target::Info));
+        report.push(Row::new(
+            "  LIST body size",
+            bytes as f64 / (1024.0 * 1024.0),
+            "MiB",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  server CPU per LIST",
+            cpu_ms_per(before, after, cfg.lists),
+            "ms",
+            Target::Info,
+        ));
+    }
+
+    if cfg.runs(Scenario::Watch) {
+        eprintln!(
+            "watch fan-out: {} watchers x {} events ...",
+            cfg.watchers, cfg.events
+        );
+        let f = watch::fan_out(&client, cfg.watchers, cfg.events).await?;
+        let all = Summary::of(&f.all_ms);
+        let each = Summary::of(&f.each_ms);
+        let all_req = Summary::of(&f.all_from_request_ms);
+        let create = Summary::of(&f.create_ms);
+        report.push(Row::new(
+            format!("watch: event reaches all {} watchers p99", f.watchers),
+            all.p99,
+            "ms",
+            Target::AtMost(10.0),
+        ));
+        report.push(Row::new("  all watchers p50", all.p50, "ms", Target::Info));
+        report.push(Row::new(
+            "  each delivery p50",
+            each.p50,
+            "ms",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  each delivery p99",
+            each.p99,
+            "ms",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  all watchers p99, from create request sent",
+            all_req.p99,
+            "ms",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  single create latency p50 (one durable commit)",
+            create.p50,
+            "ms",
+            Target::Info,
+        ));
+        report.push(Row::new(
+            "  deliveries lost (> 5 s)",
+            f.missing as f64,
+            "",
+            Target::AtMost(0.0),
+        ));
+        report.section(
         "watch fan-out",
         format!(
             "{} events, one at a time, x {} watchers = {} deliveries, each watch its own {protocol} stream.\n\
@@ -227,8 +240,9 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
             f.before_response
         ),
     );
+    }
 
-    if !cfg.skip_services {
+    if cfg.runs(Scenario::Services) {
         eprintln!(
             "Services: {} in buckets of {} (plus as many ConfigMaps and headless Services) ...",
             cfg.objects, cfg.bucket

@@ -642,19 +642,35 @@ fn destroy_bundle(
     // The rootfs is mounted inside the container's mount namespace only;
     // this catches a mount that leaked into ours all the same.
     let _ = nix::mount::umount2(&bundle.rootfs(), nix::mount::MntFlags::MNT_DETACH);
-    match fs::remove_dir_all(bundle.dir()) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("removing {}: {e}", bundle.dir().display()),
-            ))
+    // The cgroups go whatever happens to the directory: they are empty now.
+    let cgroups_gone = match cfg {
+        Some(cfg) => cgroups.remove(&cfg.pod_uid, &bundle.id()),
+        None => Ok(()),
+    };
+    remove_dir_settled(bundle.dir())?;
+    cgroups_gone
+}
+
+/// `remove_dir_all` that tolerates a last write landing while it runs (a
+/// dying shim finishing its exit record): it tries again a few times.
+fn remove_dir_settled(dir: &Path) -> io::Result<()> {
+    const ATTEMPTS: usize = 5;
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => last = Some(e),
         }
-        _ => {}
+        if attempt + 1 < ATTEMPTS {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
-    if let Some(cfg) = cfg {
-        cgroups.remove(&cfg.pod_uid, &bundle.id())?;
-    }
-    Ok(())
+    let e = last.unwrap_or_else(|| io::Error::other("not removed"));
+    Err(io::Error::new(
+        e.kind(),
+        format!("removing {}: {e}", dir.display()),
+    ))
 }
 
 /// The bundle a `k1s __shim <bundle>` command line names.
