@@ -649,11 +649,17 @@ fn bad_commands_and_missing_images_show_kubelet_reasons() {
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nocmd\nspec:\n  containers:\n  - name: main\n    image: {BUSYBOX}\n    command: [\"no-such-binary\"]\n"
     );
     c.ok(&["apply", "-f", &c.file("nocmd.yaml", &manifest)]);
-    c.ok(&["run", "noimage", "--image=nginx:0.0-does-not-exist"]);
+    // A registry on loopback inside the test's namespace: nothing listens,
+    // no name is looked up, nothing leaves.
+    c.ok(&[
+        "run",
+        "noimage",
+        "--image=127.0.0.1:5000/nginx:0.0-does-not-exist",
+    ]);
     c.ok(&[
         "run",
         "never",
-        "--image=nginx:0.0-does-not-exist",
+        "--image=127.0.0.1:5000/nginx:0.0-does-not-exist",
         "--image-pull-policy=Never",
     ]);
     assert!(
@@ -679,7 +685,7 @@ fn bad_commands_and_missing_images_show_kubelet_reasons() {
     ]);
     assert!(
         events.contains(
-            "Container image \"nginx:0.0-does-not-exist\" is not present with pull policy of Never"
+            "Container image \"127.0.0.1:5000/nginx:0.0-does-not-exist\" is not present with pull policy of Never"
         ),
         "{events}"
     );

@@ -58,6 +58,8 @@ impl K1s {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--node-ip", crate::netns::NODE_IP, "--node-name", NODE_NAME])
+            // Cluster DNS never forwards to the host's resolver.
+            .args(["--upstream-dns", "127.0.0.1"])
             // Listen on loopback only; every request goes to 127.0.0.1.
             .args(["--bind-address", "127.0.0.1"])
             .args(["--secure-port", &PORT.to_string()])

@@ -172,6 +172,9 @@ impl Cluster {
             .arg("server")
             .args(["--data-dir", self.data_dir().to_str().unwrap_or_default()])
             .args(["--node-ip", NODE_IP, "--node-name", "node1"])
+            // Names outside the cluster go to loopback inside the namespace
+            // (nothing answers), never to the host's resolver.
+            .args(["--upstream-dns", "127.0.0.1"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
