@@ -11,7 +11,7 @@ pub fn run(data_dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("removing the containers of {}", data_dir.display()))?;
     println!("containers: {containers} removed");
     let pods = data_dir.join("pods");
-    let unmounted = unmount_below(&pods);
+    let unmounted = k1s_node::kubelet::unmount_below(&pods);
     match std::fs::remove_dir_all(&pods) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).with_context(|| format!("removing {}", pods.display()))
@@ -38,20 +38,4 @@ pub fn run(data_dir: &Path) -> anyhow::Result<()> {
         if removed { "removed" } else { "not present" }
     );
     Ok(())
-}
-
-/// Unmounts everything at or below `dir`, deepest first; returns how many.
-fn unmount_below(dir: &Path) -> usize {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<&Path> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(Path::new)
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    points
-        .into_iter()
-        .filter(|p| nix::mount::umount2(*p, nix::mount::MntFlags::MNT_DETACH).is_ok())
-        .count()
 }

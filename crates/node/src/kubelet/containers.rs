@@ -40,8 +40,7 @@ pub async fn config(
 ) -> Result<ContainerConfig, String> {
     let name = spec["name"].as_str().unwrap_or("").to_string();
     let lookups = super::sandbox::ApiLookups::new(ctx, meta(pod, "namespace"));
-    let runtime_facts = super::sandbox::pod_runtime(ctx, sandbox.ip);
-    let resolved = crate::pod::envsources::resolve_env_sources(pod, spec, &runtime_facts, &lookups)
+    let resolved = crate::pod::envsources::resolve_env_sources(pod, spec, &sandbox.facts, &lookups)
         .map_err(|e| e.0)?;
     let service_env = crate::pod::envvars::service_env_for_pod(pod, &lookups.services());
     let input = ContainerProcessInput {

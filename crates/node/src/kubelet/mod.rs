@@ -10,6 +10,8 @@ pub mod state;
 pub mod streams;
 mod worker;
 
+pub use sandbox::unmount_below;
+
 use crate::image::ImageStore;
 use crate::net::NodeNetwork;
 use crate::runtime::Runtime;
@@ -84,10 +86,6 @@ pub(crate) fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
 
 pub(crate) fn is_deleting(obj: &Value) -> bool {
     !obj["metadata"]["deletionTimestamp"].is_null()
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// An RFC 3339 time as a `SystemTime` (now when unparsable).

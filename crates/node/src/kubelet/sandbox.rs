@@ -22,6 +22,8 @@ pub struct Sandbox {
     /// The kernel hostname of the pod's containers.
     pub hostname: String,
     pub volumes: Vec<VolumePlan>,
+    /// What the downward API sees of the running pod (IP, node).
+    pub facts: PodRuntime,
 }
 
 fn pod_dir(ctx: &Context, uid: &str) -> PathBuf {
@@ -29,7 +31,7 @@ fn pod_dir(ctx: &Context, uid: &str) -> PathBuf {
 }
 
 /// What the downward API and volumes know about the running pod.
-pub fn pod_runtime(ctx: &Context, ip: Ipv4Addr) -> PodRuntime {
+fn pod_runtime(ctx: &Context, ip: Ipv4Addr) -> PodRuntime {
     let node = k1s_api::resource::lookup("", "nodes")
         .and_then(|r| ctx.api.get(r, None, &ctx.config.node_name).ok())
         .unwrap_or_default();
@@ -81,8 +83,9 @@ impl Sandbox {
             (net.ip, net.netns)
         };
         let lookups = ApiLookups::new(ctx, meta(pod, "namespace"));
-        let volumes = volumes::plan_volumes(pod, &pod_runtime(ctx, ip), &lookups, None)
-            .map_err(|e| e.to_string())?;
+        let facts = pod_runtime(ctx, ip);
+        let volumes =
+            volumes::plan_volumes(pod, &facts, &lookups, None).map_err(|e| e.to_string())?;
         let ips = [ip.to_string()];
         let node_hosts = if host_network {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -126,6 +129,7 @@ impl Sandbox {
             dir,
             hostname,
             volumes,
+            facts,
         })
     }
 
@@ -179,10 +183,11 @@ fn mount_tmpfs(dir: &Path, size_limit: Option<&str>) -> Result<(), String> {
     .map_err(|e| format!("mounting tmpfs on {}: {e}", dir.display()))
 }
 
-/// Unmounts every mount at or below `dir` (deepest first).
-fn unmount_below(dir: &Path) {
+/// Unmounts every mount at or below `dir` (deepest first); returns how
+/// many went.
+pub fn unmount_below(dir: &Path) -> usize {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
+        return 0;
     };
     let mut points: Vec<PathBuf> = info
         .lines()
@@ -191,11 +196,18 @@ fn unmount_below(dir: &Path) {
         .filter(|p| p.starts_with(dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for p in points {
-        if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
-            tracing::warn!("unmounting {}: {e}", p.display());
-        }
-    }
+    points
+        .into_iter()
+        .filter(
+            |p| match nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!("unmounting {}: {e}", p.display());
+                    false
+                }
+            },
+        )
+        .count()
 }
 
 /// ConfigMaps, Secrets and Services of the pod's namespace, read from the

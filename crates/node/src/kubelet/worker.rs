@@ -4,8 +4,9 @@
 //! deletion stops everything gracefully and removes the pod.
 
 use super::state::{ContainerRecord, Phase, PodView, Terminated};
-use super::{now_rfc3339, pod_ref, Context};
+use super::{pod_ref, Context};
 use crate::runtime::{ContainerConfig, ExitInfo};
+use k1s_apiserver::objects::now_rfc3339;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -388,10 +389,14 @@ impl Worker {
             .to_string()
     }
 
+    fn backoff_key(&self, container: &str) -> String {
+        format!("{}/{container}", self.uid)
+    }
+
     /// The kubelet's doBackOff: a container that crashed again within its
     /// back-off waits with CrashLoopBackOff.
     fn backoff_allows(&mut self, i: usize, last: &Terminated) -> bool {
-        let key = format!("{}/{}", self.uid, self.slots[i].record.name);
+        let key = self.backoff_key(&self.slots[i].record.name);
         let finished = super::parse_time(&last.finished_at);
         let mut backoff = self
             .ctx
@@ -402,7 +407,7 @@ impl Worker {
             let message = crate::pod::backoff::crash_loop_message(
                 backoff.current(&key),
                 &self.slots[i].record.name,
-                &pod_ref_string(&self.pod),
+                &crate::pod::pod_full_name(&self.pod),
             );
             drop(backoff);
             let slot = &mut self.slots[i];
@@ -421,7 +426,7 @@ impl Worker {
                     "BackOff",
                     crate::pod::backoff::backoff_event_message(
                         &self.slots[i].record.name,
-                        &pod_ref_string(&self.pod),
+                        &crate::pod::pod_full_name(&self.pod),
                     ),
                 );
             }
@@ -467,20 +472,10 @@ impl Worker {
         let Some(sandbox) = self.sandbox.clone() else {
             return;
         };
-        let spec = {
-            let field = if self.slots[i].init {
-                "initContainers"
-            } else {
-                "containers"
-            };
-            containers(&self.pod, field)
-                .into_iter()
-                .find(|c| c["name"] == self.slots[i].record.name.as_str())
-        };
-        let Some(spec) = spec else {
+        let name = self.slots[i].record.name.clone();
+        let Some(spec) = spec_named(&self.pod, &name) else {
             return;
         };
-        let name = self.slots[i].record.name.clone();
         let image = match super::images::ensure(&self.ctx, &self.pod, &self.uid, &spec).await {
             Ok(image) => image,
             Err(waiting) => {
@@ -610,9 +605,8 @@ impl Worker {
             }
             (Kind::Startup, Outcome::Success) => {
                 self.slots[i].record.started = true;
-                let spec_has_readiness = containers(&self.pod, "containers")
-                    .iter()
-                    .any(|c| c["name"] == name && !c["readinessProbe"].is_null());
+                let spec_has_readiness =
+                    spec_named(&self.pod, name).is_some_and(|c| !c["readinessProbe"].is_null());
                 if !spec_has_readiness {
                     self.slots[i].record.ready = true;
                 }
@@ -707,7 +701,6 @@ impl Worker {
         if let Some(sb) = self.sandbox.take() {
             sb.release_network(&self.ctx).await;
             // Keep reporting the IP the pod had, as the kubelet does.
-            self.start_time.get_or_insert_with(now_rfc3339);
             self.released_ip = Some(sb.ip.to_string());
         }
     }
@@ -716,6 +709,17 @@ impl Worker {
     async fn cleanup(&mut self) {
         for s in &mut self.slots {
             s.stop_probes();
+        }
+        // The pod is gone for good: so are its containers' back-off entries.
+        {
+            let mut backoff = self
+                .ctx
+                .restart_backoff
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for s in &self.slots {
+                backoff.reset(&self.backoff_key(&s.record.name));
+            }
         }
         for id in super::containers_of(&self.ctx.runtime, &self.uid) {
             super::remove_container(&self.ctx.runtime, &id).await;
@@ -881,10 +885,6 @@ async fn stop_container(
             super::unknown_exit()
         }
     }
-}
-
-fn pod_ref_string(pod: &Value) -> String {
-    crate::pod::pod_full_name(pod)
 }
 
 async fn sleep_until(at: Option<Instant>) {
