@@ -30,6 +30,8 @@ pub struct DnsConfig {
     pub max_forwards_in_flight: usize,
     /// Idle TCP connections are closed after this.
     pub tcp_idle_timeout: Duration,
+    /// Threads answering UDP; 0: one per CPU.
+    pub udp_threads: usize,
 }
 
 impl Default for DnsConfig {
@@ -44,6 +46,7 @@ impl Default for DnsConfig {
             forward_timeout: Duration::from_secs(2),
             max_forwards_in_flight: 512,
             tcp_idle_timeout: Duration::from_secs(10),
+            udp_threads: 0,
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod names;
 pub mod objects;
 mod records;
 mod server;
+mod udp;
+mod wire;
 pub mod zone;
 
 #[cfg(test)]
@@ -97,18 +99,23 @@ impl Dns {
     }
 
     /// Answers on the given sockets until one of them fails. Bind them
-    /// where the kube-dns Service's endpoints point.
+    /// where the kube-dns Service's endpoints point. UDP is served by
+    /// threads of its own (see `udp`), TCP by hickory-server; both stop
+    /// when the returned future is dropped.
     pub async fn serve(&self, udp: UdpSocket, tcp: TcpListener) -> std::io::Result<()> {
+        let threads = udp::thread_count(self.shared.config.udp_threads);
+        let mut workers = udp::Workers::start(self.shared.clone(), udp, threads)?;
         let handler = server::Handler {
             shared: self.shared.clone(),
         };
         let mut server = hickory_server::Server::new(handler);
-        server.register_socket(udp);
         server.register_listener(tcp, self.shared.config.tcp_idle_timeout, 32);
-        server
-            .block_until_done()
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
+        tokio::select! {
+            done = server.block_until_done() => {
+                done.map_err(|e| std::io::Error::other(e.to_string()))
+            }
+            failed = workers.failed() => Err(failed),
+        }
     }
 
     /// /metrics (Prometheus text, CoreDNS names), /health and /ready

@@ -1,6 +1,9 @@
-//! The request handler hickory-server calls for every query: answers from
-//! the current zone, forwards the rest (only for clients that may recurse),
-//! counts metrics, and logs queries when asked to.
+//! The request handler for every query (hickory-server calls it for TCP,
+//! `udp` for UDP datagrams that miss its reply cache): answers from the
+//! current zone, forwards the rest (only for clients that may recurse),
+//! counts metrics, and logs queries when asked to. The largest UDP answer
+//! is 4096 bytes whatever the client's EDNS buffer says (no IP
+//! fragmentation games; TC sends the client to TCP).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,12 +19,9 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::forward::Forwarded;
 use crate::metrics::rcode_name;
+use crate::wire::{MAX_PAYLOAD, MIN_PAYLOAD};
 use crate::zone::Outcome;
 use crate::Shared;
-
-/// Largest UDP answer we send, whatever the client's EDNS buffer says
-/// (avoids IP fragmentation games; TC sends the client to TCP).
-const MAX_UDP_PAYLOAD: u16 = 4096;
 
 pub(crate) struct Handler {
     pub(crate) shared: Arc<Shared>,
@@ -68,7 +68,7 @@ impl<'a> Reply<'a> {
     }
 }
 
-fn client_ip(src: SocketAddr) -> IpAddr {
+pub(crate) fn client_ip(src: SocketAddr) -> IpAddr {
     src.ip().to_canonical()
 }
 
@@ -166,57 +166,46 @@ fn log_query(request: &Request, info: &ResponseInfo, took: std::time::Duration) 
     );
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for Handler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
+impl Handler {
+    /// Answers one request through `handle`; also says whether the reply
+    /// depends only on the question and the zone version (no upstream, no
+    /// client address, no sync state), so that UDP may reuse it.
+    pub(crate) async fn respond<R: ResponseHandler>(
         &self,
         request: &Request,
-        mut handle: R,
-    ) -> ResponseInfo {
+        handle: &mut R,
+    ) -> (ResponseInfo, bool) {
         let start = Instant::now();
         // EDNS: answer with our own OPT; only version 0 exists (RFC 6891).
         let mut resp_edns = None;
         if let Some(req) = &request.edns {
             let mut e = Edns::new();
-            e.set_max_payload(req.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+            e.set_max_payload(req.max_payload().clamp(MIN_PAYLOAD, MAX_PAYLOAD));
             e.set_version(0);
             let bad_version = req.version() > 0;
             resp_edns = Some(e);
             if bad_version {
-                return self
+                let info = self
                     .send(
                         request,
                         resp_edns.as_ref(),
-                        &mut handle,
+                        handle,
                         Reply::error(ResponseCode::BADVERS),
                         start,
                     )
                     .await;
+                return (info, false);
             }
         }
         let edns = resp_edns.as_ref();
         if request.metadata.op_code != OpCode::Query {
-            return self
-                .send(
-                    request,
-                    edns,
-                    &mut handle,
-                    Reply::error(ResponseCode::NotImp),
-                    start,
-                )
-                .await;
+            let reply = Reply::error(ResponseCode::NotImp);
+            return (self.send(request, edns, handle, reply, start).await, false);
         }
         let Ok(info) = request.request_info() else {
             // Zero or several questions.
-            return self
-                .send(
-                    request,
-                    edns,
-                    &mut handle,
-                    Reply::error(ResponseCode::FormErr),
-                    start,
-                )
-                .await;
+            let reply = Reply::error(ResponseCode::FormErr);
+            return (self.send(request, edns, handle, reply, start).await, false);
         };
         let qname = info.query.name();
         let qtype = info.query.query_type();
@@ -228,15 +217,8 @@ impl RequestHandler for Handler {
             qtype,
         );
         if qclass != DNSClass::IN {
-            return self
-                .send(
-                    request,
-                    edns,
-                    &mut handle,
-                    Reply::error(ResponseCode::Refused),
-                    start,
-                )
-                .await;
+            let reply = Reply::error(ResponseCode::Refused);
+            return (self.send(request, edns, handle, reply, start).await, false);
         }
 
         let zone = self.shared.zone.load_full();
@@ -247,8 +229,9 @@ impl RequestHandler for Handler {
                 if answer.rcode == ResponseCode::NXDomain && !self.shared.synced.load(Relaxed) {
                     let mut reply = Reply::error(ResponseCode::ServFail);
                     reply.plugin = 1;
-                    return self.send(request, edns, &mut handle, reply, start).await;
+                    return (self.send(request, edns, handle, reply, start).await, false);
                 }
+                let reusable = answer.chase.is_none();
                 let chased = match answer.chase {
                     Some(target) if self.may_recurse(src) => {
                         self.shared
@@ -268,39 +251,47 @@ impl RequestHandler for Handler {
                     additionals: answer.additionals,
                     plugin: 1,
                 };
-                self.send(request, edns, &mut handle, reply, start).await
+                (
+                    self.send(request, edns, handle, reply, start).await,
+                    reusable,
+                )
             }
             Outcome::Forward => {
                 drop(zone);
                 if !self.may_recurse(src) {
-                    return self
-                        .send(
-                            request,
-                            edns,
-                            &mut handle,
-                            Reply::error(ResponseCode::Refused),
-                            start,
-                        )
-                        .await;
+                    let reply = Reply::error(ResponseCode::Refused);
+                    return (self.send(request, edns, handle, reply, start).await, false);
                 }
-                match self
+                let info = match self
                     .shared
                     .forwarder
                     .resolve(qname, qtype, qclass, &self.shared.metrics)
                     .await
                 {
                     Some(f) => {
-                        self.send(request, edns, &mut handle, Reply::forwarded(&f), start)
+                        self.send(request, edns, handle, Reply::forwarded(&f), start)
                             .await
                     }
                     None => {
                         let mut reply = Reply::error(ResponseCode::ServFail);
                         reply.plugin = 2;
-                        self.send(request, edns, &mut handle, reply, start).await
+                        self.send(request, edns, handle, reply, start).await
                     }
-                }
+                };
+                (info, false)
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut handle: R,
+    ) -> ResponseInfo {
+        self.respond(request, &mut handle).await.0
     }
 }
 

@@ -690,3 +690,88 @@ async fn serves_metrics_health_and_ready() {
     }
     http.abort();
 }
+
+#[tokio::test]
+async fn repeated_questions_get_their_own_id_flags_and_spelling() {
+    let s = start(config(), true).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut buf = vec![0u8; 4096];
+    let ask = |id: u16, name: &'static str, rd: bool, edns: Option<(u16, u8)>| {
+        let mut m = Message::query();
+        m.metadata.id = id;
+        m.metadata.recursion_desired = rd;
+        m.add_query(Query::query(
+            Name::from_ascii(name).expect("name"),
+            RecordType::A,
+        ));
+        if let Some((size, version)) = edns {
+            let mut e = Edns::new();
+            e.set_max_payload(size);
+            e.set_version(version);
+            m.set_edns(e);
+        }
+        m.to_vec().expect("encode")
+    };
+    // The first answer is made by the handler, the later ones from the
+    // stored reply: each must still be this client's.
+    let cases = [
+        (1, "web.default.svc.cluster.local.", true),
+        (2, "WEB.default.SVC.cluster.local.", false),
+        (3, "web.default.svc.cluster.local.", true),
+        (4, "Web.Default.Svc.Cluster.Local.", false),
+    ];
+    for (id, name, rd) in cases {
+        sock.send_to(&ask(id, name, rd, None), s.addr)
+            .await
+            .expect("send");
+        let n = tokio::time::timeout(WAIT, sock.recv(&mut buf))
+            .await
+            .expect("in time")
+            .expect("recv");
+        let m = Message::from_vec(&buf[..n]).expect("decode");
+        assert_eq!(m.metadata.id, id);
+        assert_eq!(m.metadata.recursion_desired, rd, "{name}");
+        assert!(m.metadata.authoritative);
+        assert_eq!(m.queries[0].name().to_ascii(), name);
+        assert_eq!(addresses(&m), vec!["10.96.0.20"]);
+        assert!(m.edns.is_none());
+    }
+    // With EDNS the reply carries our OPT; a big answer is cut per buffer.
+    for (id, size) in [(5, 4096), (6, 4096), (7, 600), (8, 600)] {
+        sock.send_to(
+            &ask(id, "big.default.svc.cluster.local.", true, Some((size, 0))),
+            s.addr,
+        )
+        .await
+        .expect("send");
+        let n = tokio::time::timeout(WAIT, sock.recv(&mut buf))
+            .await
+            .expect("in time")
+            .expect("recv");
+        let m = Message::from_vec(&buf[..n]).expect("decode");
+        assert_eq!(m.metadata.id, id);
+        assert_eq!(m.edns.as_ref().map(|e| e.max_payload()), Some(size));
+        assert_eq!(m.metadata.truncation, size < 4096, "buffer {size}");
+        assert!(n <= usize::from(size));
+    }
+    // A changed Service is never answered from the old reply.
+    let web = svc(
+        "web",
+        json!({"clusterIP": "10.96.0.77", "ports": [{"name": "http", "port": 80}]}),
+    );
+    s.updater.apply(Kind::Service, "default", "web", Some(&web));
+    let m = udp(
+        s.addr,
+        "web.default.svc.cluster.local.",
+        RecordType::A,
+        None,
+    )
+    .await;
+    assert_eq!(addresses(&m), vec!["10.96.0.77"]);
+    // Every query is counted, also those answered from a stored reply.
+    let text = s.dns.metrics_text();
+    assert!(
+        text.contains("coredns_dns_responses_total{plugin=\"kubernetes\",rcode=\"NOERROR\",server=\"dns://:53\",view=\"\",zone=\".\"} 9"),
+        "{text}"
+    );
+}

@@ -26,6 +26,8 @@ pub struct Cluster {
     child: Option<Child>,
     /// kubectl's HOME, so its discovery cache is per test.
     home: PathBuf,
+    /// `--upstream-dns`: where cluster DNS forwards names outside the cluster.
+    upstream_dns: String,
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -98,7 +100,19 @@ impl Cluster {
         Cluster::start_with(true)
     }
 
+    /// Like `start_with_images`, but cluster DNS forwards names outside
+    /// the cluster to `upstream`: a DNS server the test runs inside a
+    /// namespace of its own (never the host's resolver).
+    pub fn start_with_images_and_upstream(upstream: &str) -> Cluster {
+        Cluster::start_with_upstream(true, upstream)
+    }
+
     fn start_with(images: bool) -> Cluster {
+        // Loopback inside the namespace: nothing answers there.
+        Cluster::start_with_upstream(images, "127.0.0.1")
+    }
+
+    fn start_with_upstream(images: bool, upstream: &str) -> Cluster {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let netns = format!("k1s-e2e-{}-{n}", std::process::id());
         must(Command::new("ip").args(["netns", "add", &netns]));
@@ -136,6 +150,7 @@ impl Cluster {
             dir,
             child: None,
             home,
+            upstream_dns: upstream.to_string(),
         };
         if images {
             for layout in test_image_layouts() {
@@ -172,9 +187,9 @@ impl Cluster {
             .arg("server")
             .args(["--data-dir", self.data_dir().to_str().unwrap_or_default()])
             .args(["--node-ip", NODE_IP, "--node-name", "node1"])
-            // Names outside the cluster go to loopback inside the namespace
-            // (nothing answers), never to the host's resolver.
-            .args(["--upstream-dns", "127.0.0.1"])
+            // Names outside the cluster stay inside the test's namespaces,
+            // never reaching the host's resolver.
+            .args(["--upstream-dns", &self.upstream_dns])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -356,4 +371,59 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// A second namespace playing the user's laptop, joined to the node by the
+/// harness's veth: its peer end moves here as 192.168.56.1, so traffic from
+/// it reaches NODE_IP from outside the node. Deleted on drop (which also
+/// removes the veth pair).
+pub struct Laptop {
+    pub netns: String,
+}
+
+/// The laptop's address on the node's network.
+pub const LAPTOP_IP: &str = "192.168.56.1";
+
+impl Laptop {
+    pub fn join(c: &Cluster) -> Laptop {
+        let netns = format!("{}-laptop", c.netns);
+        must(Command::new("ip").args(["netns", "add", &netns]));
+        let laptop = Laptop { netns };
+        let ns = laptop.netns.as_str();
+        must(Command::new("ip").args(["-n", ns, "link", "set", "lo", "up"]));
+        must(Command::new("ip").args(["-n", &c.netns, "link", "set", "eth0-peer", "netns", ns]));
+        must(Command::new("ip").args([
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{LAPTOP_IP}/24"),
+            "dev",
+            "eth0-peer",
+        ]));
+        must(Command::new("ip").args(["-n", ns, "link", "set", "eth0-peer", "up"]));
+        laptop
+    }
+
+    /// `program` inside the laptop's namespace.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.netns, program]);
+        cmd
+    }
+
+    /// `curl -s --max-time SECS URL` from the laptop.
+    pub fn curl(&self, url: &str, max_secs: u32) -> Output {
+        run(self
+            .cmd("curl")
+            .args(["-s", "--max-time", &max_secs.to_string(), url]))
+    }
+}
+
+impl Drop for Laptop {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+    }
 }
