@@ -120,10 +120,14 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     );
     let kubelet = node_runtime(&api, &node, &args)?;
     let ready = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(k1s_apiserver::metrics::Metrics::default());
+    let proxy_metrics = Arc::new(k1s_proxy::metrics::ProxyMetrics::default());
+    let rendered = proxy_metrics.clone();
+    metrics.add_source(Arc::new(move || rendered.render()));
     let app = AppState {
         api: api.clone(),
         token: Arc::new(token),
-        metrics: Default::default(),
+        metrics,
         openapi: Arc::new(k1s_openapi::OpenApi::build()),
         server_address: Arc::new(format!("{}:{}", node.ip, args.secure_port)),
         started,
@@ -173,6 +177,7 @@ pub async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 service_cidr: args.service_cidr,
                 ..Default::default()
             },
+            proxy_metrics,
         )),
         tokio::spawn(k1s_controllers::endpoint_controllers::run(api.clone())),
         tokio::spawn(k1s_controllers::replicaset::run(api.clone())),

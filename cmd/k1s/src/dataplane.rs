@@ -1,58 +1,231 @@
-//! Drives the nftables service proxy from the store: any Service or
-//! EndpointSlice change wakes one sync (debounced), which computes the
-//! ruleset from the current objects and applies only the difference.
+//! Drives the nftables service proxy from the store. Two feeds list and
+//! watch Services and EndpointSlices into the proxy's change tracker; a
+//! change wakes one sync at once, which applies only the Services that
+//! changed (changes arriving during a sync are applied together by the
+//! next). All of it runs on its own thread, like kube-proxy in its own
+//! process: rules keep pace with the API even while other components keep
+//! the shared runtime busy. The proxy's metrics join the API server's
+//! `/metrics`.
 
 use k1s_api::resource::lookup;
 use k1s_apiserver::Api;
-use k1s_proxy::{Applier, Config, Proxy};
+use k1s_proxy::metrics::ProxyMetrics;
+use k1s_proxy::tracker::Tracker;
+use k1s_proxy::{generation, Applier, Config, DriftChecks, Proxy};
+use k1s_store::{EventKind, Store, WatchError};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
 
-/// Changes arriving within this window are applied together.
-const DEBOUNCE: Duration = Duration::from_millis(20);
-/// Re-check the kernel's table this often even without changes (drift repair).
+/// How often the kernel's nftables generation is compared with the one our
+/// last sync left behind (one netlink round trip, whatever the table size):
+/// a commit by anyone else — `nft flush table ip k1s`, say — gets the table
+/// checked and repaired within about this long.
+const DRIFT_POLL: Duration = Duration::from_secs(1);
+/// When the generation cannot be read, re-check the table this often anyway.
 const RESYNC: Duration = Duration::from_secs(30);
 
-fn read_all(api: &Api, prefix: &str) -> Vec<Value> {
-    k1s_controllers::informer::list_values(api.store(), prefix).unwrap_or_else(|e| {
-        tracing::error!(%prefix, "proxy: listing failed: {e}");
-        Vec::new()
-    })
+#[derive(Clone, Copy)]
+enum Kind {
+    Service,
+    Slice,
 }
 
-pub async fn run(api: Api, cfg: Config) {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// (namespace, name, object) of a stored object.
+fn identify(raw: &[u8]) -> Option<(String, String, Value)> {
+    let v: Value = serde_json::from_slice(raw).ok()?;
+    let meta = v.get("metadata")?;
+    let ns = meta.get("namespace").and_then(Value::as_str).unwrap_or("");
+    let name = meta.get("name")?.as_str()?;
+    Some((ns.to_string(), name.to_string(), v))
+}
+
+struct Feed {
+    store: Arc<Store>,
+    tracker: Arc<Mutex<Tracker>>,
+    wake: Arc<Notify>,
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl Feed {
+    fn queued(&self, t: &Tracker) {
+        let now = SystemTime::now();
+        self.metrics
+            .changes(t.service_events, t.slice_events, t.pending(), Some(now));
+        self.wake.notify_one();
+    }
+
+    /// Lists `prefix` into the tracker, then follows its watch; lists again
+    /// when the watch falls behind, so no change (deletions included) is lost.
+    async fn run(self, prefix: String, kind: Kind) {
+        loop {
+            let page = match self.store.list(&prefix, None, None, None) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(%prefix, "proxy: listing failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let objs: Vec<_> = page.items.iter().filter_map(|r| identify(r)).collect();
+            {
+                let mut t = lock(&self.tracker);
+                match kind {
+                    Kind::Service => t.replace_services(&objs, SystemTime::now()),
+                    Kind::Slice => t.replace_slices(&objs, SystemTime::now()),
+                }
+                self.queued(&t);
+            }
+            let mut watcher = match self.store.watch(&prefix, None, page.resource_version) {
+                Ok(w) => w,
+                Err(WatchError::TooOld { .. }) => continue,
+                Err(e) => {
+                    tracing::error!(%prefix, "proxy: watching failed: {e}");
+                    return;
+                }
+            };
+            loop {
+                let event = match watcher.next().await {
+                    Ok(e) => e,
+                    Err(WatchError::Closed) => return,
+                    Err(_) => break,
+                };
+                let Some((ns, name, obj)) = identify(&event.object) else {
+                    continue;
+                };
+                let obj = (event.kind != EventKind::Deleted).then_some(&obj);
+                let mut t = lock(&self.tracker);
+                match kind {
+                    Kind::Service => t.service(&ns, &name, obj, SystemTime::now()),
+                    Kind::Slice => t.slice(&ns, &name, obj, SystemTime::now()),
+                }
+                self.queued(&t);
+            }
+        }
+    }
+}
+
+/// Runs the proxy on a thread of its own until the process ends.
+pub async fn run(api: Api, cfg: Config, metrics: Arc<ProxyMetrics>) {
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("k1s-proxy".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(proxy_loop(api, cfg, metrics)),
+                Err(e) => tracing::error!("proxy: no runtime: {e}"),
+            }
+            let _ = done.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = finished.await;
+        }
+        Err(e) => tracing::error!("proxy: cannot start its thread: {e}"),
+    }
+}
+
+async fn proxy_loop(api: Api, cfg: Config, metrics: Arc<ProxyMetrics>) {
     let (Some(services), Some(slices)) = (
         lookup("", "services"),
         lookup("discovery.k8s.io", "endpointslices"),
     ) else {
         return;
     };
-    let wake = k1s_controllers::informer::wake_on_changes(
-        api.store(),
-        &[services.storage_prefix(), slices.storage_prefix()],
-    );
-    let proxy = Arc::new(Mutex::new(Proxy::new(cfg, Applier::new())));
+    let tracker = Arc::new(Mutex::new(Tracker::new(&cfg.node_name)));
+    let wake = Arc::new(Notify::new());
+    for (prefix, kind) in [
+        (services.storage_prefix(), Kind::Service),
+        (slices.storage_prefix(), Kind::Slice),
+    ] {
+        let feed = Feed {
+            store: api.store().clone(),
+            tracker: tracker.clone(),
+            wake: wake.clone(),
+            metrics: metrics.clone(),
+        };
+        tokio::spawn(feed.run(prefix, kind));
+    }
+
+    let mut proxy = Proxy::new(cfg, Applier::new());
+    // Listing the table takes seconds at scale: compare it only when the
+    // generation says someone else committed (or cannot be read).
+    proxy.drift_checks = DriftChecks::OnRequest;
+    let mut ours = generation::Watch::default();
+    let mut last_sync = Instant::now();
+    // Change times of syncs that failed, measured when a sync succeeds.
+    let mut unapplied: Vec<SystemTime> = Vec::new();
+    let mut retry = false;
     loop {
-        let _ = tokio::time::timeout(RESYNC, wake.notified()).await;
-        tokio::time::sleep(DEBOUNCE).await;
-        let svcs = read_all(&api, &services.storage_prefix());
-        let eps = read_all(&api, &slices.storage_prefix());
-        let proxy = proxy.clone();
+        let woken = tokio::time::timeout(DRIFT_POLL, wake.notified())
+            .await
+            .is_ok();
+        let mut check_drift = false;
+        if !woken && !retry {
+            // Flushed chains of gone endpoints are deleted once they waited.
+            let stale = !proxy.stale_chains().is_empty();
+            match ours.changed(generation::read().ok()) {
+                Some(true) => check_drift = true,
+                None if last_sync.elapsed() >= RESYNC => check_drift = true,
+                _ if stale => {}
+                _ => continue,
+            }
+        }
+        // Let the rest of a burst (a Service and then its slice) arrive.
+        tokio::task::yield_now().await;
+        let changes = {
+            let mut t = lock(&tracker);
+            let c = t.take_changes();
+            metrics.changes(t.service_events, t.slice_events, t.pending(), None);
+            c
+        };
+        metrics.endpoints(&changes.endpoint_counts);
+        unapplied.extend(changes.triggered);
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut p = proxy.lock().unwrap_or_else(|e| e.into_inner());
-            p.sync(&svcs, &eps)
-        })
-        .await;
-        match result {
-            Ok(Ok(stats)) => tracing::debug!(
-                ?stats,
-                took_ms = started.elapsed().as_millis() as u64,
-                "proxy rules synced"
-            ),
-            Ok(Err(e)) => tracing::error!("proxy: applying rules failed: {e}"),
-            Err(e) => tracing::error!("proxy: sync task failed: {e}"),
+        // Blocking this thread's runtime is fine: the feeds' events wait in
+        // the store's channels meanwhile.
+        if check_drift {
+            proxy.check_drift_next();
+        }
+        let synced = proxy.sync_changes(changes.services);
+        // After a failed sync the generation stays unknown, so the retry
+        // below (and the fallback period) covers it.
+        let left = synced.is_ok().then(|| generation::read().ok()).flatten();
+        last_sync = Instant::now();
+        retry = false;
+        match synced {
+            Ok(stats) => {
+                ours.record(left);
+                let took = started.elapsed();
+                metrics.synced(
+                    stats.full,
+                    took,
+                    SystemTime::now(),
+                    proxy.counts(),
+                    &unapplied,
+                );
+                metrics.cleanup_failed(stats.stale_chain_failures);
+                unapplied.clear();
+                tracing::debug!(
+                    ?stats,
+                    took_ms = took.as_millis() as u64,
+                    "proxy rules synced"
+                );
+            }
+            Err(e) => {
+                ours.record(None);
+                metrics.sync_failed();
+                retry = true;
+                tracing::error!("proxy: applying rules failed: {e}");
+            }
         }
     }
 }

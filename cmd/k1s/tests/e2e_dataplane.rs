@@ -497,3 +497,84 @@ fn load_balancer_gets_the_node_address_and_serves_there() {
         ]) == NODE_IP
     }));
 }
+
+/// `/metrics` of the API server, fetched with curl inside the namespace.
+fn metrics(c: &Cluster) -> String {
+    let token = std::fs::read_to_string(c.data_dir().join("token")).expect("token");
+    let ca = c.data_dir().join("pki/ca.crt");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &c.netns, "curl", "-s", "--max-time", "5"])
+        .arg("--cacert")
+        .arg(&ca)
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .arg(format!("https://{NODE_IP}:6443/metrics"))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of the sample line `series` (name with labels), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn proxy_metrics_are_served_with_the_api_servers() {
+    let c = Cluster::start();
+    let _backend = backend(&c);
+    let f = c.file("web.yaml", WEB);
+    c.ok(&["apply", "-f", &f]);
+    let ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(
+        eventually(Duration::from_secs(10), || curl(
+            &c,
+            &format!("http://{ip}/")
+        )
+        .1 == "hello from the backend\n"),
+        "ClusterIP {ip} did not answer"
+    );
+    let web_ready = "k1s_service_endpoints{namespace=\"default\",ready=\"true\",service=\"web\"}";
+    let text = metrics(&c);
+    assert!(text.contains("apiserver_request_total{"), "{text}");
+    assert_eq!(sample(&text, web_ready), Some(1.0), "{text}");
+    for (series, at_least) in [
+        ("kubeproxy_sync_proxy_rules_duration_seconds_count", 1.0),
+        (
+            "kubeproxy_sync_partial_proxy_rules_duration_seconds_count",
+            1.0,
+        ),
+        ("kubeproxy_network_programming_duration_seconds_count", 1.0),
+        // kubernetes, kube-dns and web (and empty).
+        ("kubeproxy_sync_proxy_rules_service_changes_total", 3.0),
+        ("kubeproxy_sync_proxy_rules_endpoint_changes_total", 2.0),
+        // kubernetes:https, kube-dns's three ports, web, empty.
+        ("k1s_proxy_service_ports", 6.0),
+        ("k1s_proxy_endpoints", 5.0),
+        ("kubeproxy_sync_proxy_rules_last_timestamp_seconds", 1.7e9),
+    ] {
+        let v = sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+        assert!(v >= at_least, "{series} = {v}, want >= {at_least}");
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "kubeproxy_sync_proxy_rules_nftables_sync_failures_total"
+        ),
+        Some(0.0)
+    );
+    assert!(text.contains("# TYPE kubeproxy_network_programming_duration_seconds histogram"));
+
+    // The endpoint goes: its count follows, and the Service's change is counted.
+    let changes = sample(&text, "kubeproxy_sync_proxy_rules_endpoint_changes_total");
+    c.ok(&["delete", "endpoints", "web"]);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let t = metrics(&c);
+            sample(&t, web_ready) == Some(0.0)
+                && sample(&t, "kubeproxy_sync_proxy_rules_endpoint_changes_total") > changes
+        }),
+        "endpoint count did not drop:\n{}",
+        metrics(&c)
+    );
+}

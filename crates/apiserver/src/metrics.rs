@@ -36,12 +36,24 @@ pub struct RequestLabels {
     pub subresource: String,
 }
 
+/// Renders another component's metrics (the proxy's, say) into `/metrics`.
+pub type Source = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    sources: Mutex<Vec<Source>>,
 }
 
 impl Metrics {
+    /// Adds a component's metrics to the text `render` returns.
+    pub fn add_source(&self, source: Source) {
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(source);
+    }
+
     pub fn observe(&self, l: &RequestLabels, code: u16, took: Duration) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *m.requests
@@ -141,6 +153,15 @@ impl Metrics {
             "process_resident_memory_bytes {}",
             resident_memory_bytes()
         );
+        drop(m);
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for source in sources {
+            out.push_str(&source());
+        }
         out
     }
 }
@@ -178,5 +199,14 @@ mod tests {
         assert!(text.contains("le=\"+Inf\"} 2"));
         assert!(text.contains("apiserver_storage_objects{resource=\"deployments.apps\"} 1"));
         assert!(text.contains("process_resident_memory_bytes "));
+    }
+
+    #[test]
+    fn sources_are_appended() {
+        let m = Metrics::default();
+        m.add_source(std::sync::Arc::new(|| "# TYPE x gauge\nx 1\n".to_string()));
+        let text = m.render(&[]);
+        assert!(text.contains("apiserver_storage_objects"));
+        assert!(text.ends_with("\n# TYPE x gauge\nx 1\n"), "{text}");
     }
 }

@@ -1,7 +1,8 @@
-//! The only code that touches the kernel: runs `nft` (a transaction per
-//! call, fed on stdin, so it applies atomically) and `conntrack` (from
-//! Debian's conntrack package), optionally inside a named network
-//! namespace through `ip netns exec`.
+//! The only code that touches the kernel: sends a transaction as one
+//! nf_tables netlink batch when `netlink` can encode it, else runs `nft` (a
+//! transaction per call, fed on stdin, so it applies atomically); runs
+//! `conntrack` (from Debian's conntrack package); optionally inside a named
+//! network namespace (`ip netns exec`, or a socket opened there).
 
 use std::io::Write;
 use std::path::Path;
@@ -10,7 +11,13 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 use crate::conntrack::ConntrackFilter;
+use crate::netlink;
 use crate::tx::Transaction;
+
+/// Socket buffers for batches and their acknowledgements (nft uses as much).
+const NETLINK_BUFFER: usize = 16 << 20;
+/// How long the kernel may take to commit a batch before we give up waiting.
+const NETLINK_REPLY_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -20,6 +27,9 @@ pub enum ApplyError {
     Failed { cmd: String, stderr: String },
     #[error("reading {cmd} output: {msg}")]
     Output { cmd: String, msg: String },
+    /// The kernel rejected a netlink batch: nothing of it was applied.
+    #[error("netlink batch refused: {0}")]
+    Refused(String),
 }
 
 /// Runs nft and conntrack for one network namespace.
@@ -28,6 +38,8 @@ pub struct Applier {
     netns: Option<String>,
     nft: String,
     conntrack: Option<String>,
+    /// Send what `netlink` can encode directly instead of running nft.
+    pub netlink: bool,
 }
 
 fn find_in_path(prog: &str) -> Option<String> {
@@ -53,6 +65,7 @@ impl Applier {
             netns: None,
             nft: find_in_path("nft").unwrap_or_else(|| "nft".into()),
             conntrack: find_in_path("conntrack"),
+            netlink: true,
         }
     }
 
@@ -119,12 +132,126 @@ impl Applier {
         self.nft(&["-f", "-"], Some(text)).map(drop)
     }
 
-    /// Applies a transaction (as text) atomically; nothing to do if empty.
+    /// Applies a transaction atomically: as a netlink batch when it can be
+    /// encoded, else (or if the kernel refused the batch) through nft.
+    /// Nothing to do if empty.
     pub fn apply(&self, tx: &Transaction) -> Result<(), ApplyError> {
         if tx.is_empty() {
             return Ok(());
         }
+        if self.netlink {
+            match self.apply_netlink(tx) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                // Nothing was applied (batches are atomic); nft says why, or succeeds.
+                Err(e @ ApplyError::Refused(_)) => {
+                    tracing::warn!(error = %e, "applying with nft instead")
+                }
+                // No answer: whether it applied is unknown, so do not apply it twice.
+                Err(e) => return Err(e),
+            }
+        }
         self.apply_text(&tx.to_nft())
+    }
+
+    /// Applies a transaction as one netlink batch; `false` when `netlink`
+    /// cannot encode it (nothing was done then).
+    pub fn apply_netlink(&self, tx: &Transaction) -> Result<bool, ApplyError> {
+        let seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.subsec_nanos());
+        match netlink::encode(tx, seq) {
+            Some(batch) => self.commit(&batch).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// A netfilter netlink socket in this applier's network namespace.
+    fn socket(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        use nix::sys::socket::{
+            bind, setsockopt, socket, sockopt, AddressFamily, NetlinkAddr, SockFlag, SockProtocol,
+            SockType,
+        };
+        let open = || -> std::io::Result<std::os::fd::OwnedFd> {
+            let fd = socket(
+                AddressFamily::Netlink,
+                SockType::Raw,
+                SockFlag::SOCK_CLOEXEC,
+                SockProtocol::NetlinkNetFilter,
+            )?;
+            bind(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                &NetlinkAddr::new(0, 0),
+            )?;
+            // Root may exceed the default limits (large batches); else keep them.
+            let _ = setsockopt(&fd, sockopt::SndBufForce, &NETLINK_BUFFER);
+            let _ = setsockopt(&fd, sockopt::RcvBufForce, &NETLINK_BUFFER);
+            setsockopt(
+                &fd,
+                sockopt::ReceiveTimeout,
+                &nix::sys::time::TimeVal::new(NETLINK_REPLY_LIMIT.as_secs() as i64, 0),
+            )?;
+            Ok(fd)
+        };
+        let Some(ns) = &self.netns else {
+            return open();
+        };
+        // A socket belongs to the namespace it was created in: create it
+        // on a thread that entered the named one.
+        let path = format!("/run/netns/{ns}");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let file = std::fs::File::open(&path)?;
+                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                open()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
+        })
+    }
+
+    /// Sends a batch and waits for the kernel's verdict: the
+    /// acknowledgement of its last command, after any errors.
+    fn commit(&self, batch: &netlink::Batch) -> Result<(), ApplyError> {
+        use nix::sys::socket::{recv, send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let fail = |msg: String| ApplyError::Failed {
+            cmd: "netlink batch".into(),
+            stderr: msg,
+        };
+        let io = |e: std::io::Error| fail(e.to_string());
+        let refused =
+            |errno: i32| ApplyError::Refused(std::io::Error::from_raw_os_error(errno).to_string());
+        let fd = self.socket().map_err(io)?;
+        let sent =
+            send(fd.as_raw_fd(), &batch.bytes, MsgFlags::empty()).map_err(|e| io(e.into()))?;
+        if sent != batch.bytes.len() {
+            return Err(fail(format!("sent {sent} of {} bytes", batch.bytes.len())));
+        }
+        let mut buf = vec![0u8; 1 << 16];
+        let mut first_error: Option<i32> = None;
+        let mut done = false;
+        while !done {
+            let n = match recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Err(match first_error {
+                        Some(errno) => refused(errno),
+                        None => io(e.into()),
+                    })
+                }
+            };
+            for (seq, errno) in netlink::acks(&buf[..n]) {
+                if errno != 0 {
+                    first_error.get_or_insert(errno);
+                }
+                done |= seq == batch.last_seq || seq == batch.begin_seq;
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(errno) => Err(refused(errno)),
+        }
     }
 
     /// Applies a transaction through nft's JSON input instead.

@@ -53,6 +53,49 @@ pub fn ruleset(cfg: &Config, services: &[ServiceInfo], slices: &[EndpointSliceIn
     b.finish()
 }
 
+/// The verdict-map elements and the ClusterIP one Service puts in the
+/// table. When Services claim the same destination, `ruleset` keeps the
+/// first by namespace/name; an incremental update uses these claims to
+/// pick the same winner without rebuilding everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceClaims {
+    /// `(map, key, element)`, at most one per `(map, key)`.
+    pub elements: Vec<(String, ElemKey, Element)>,
+    /// In the `cluster-ips` set (only Services with ports are).
+    pub cluster_ip: Option<Ipv4Addr>,
+}
+
+pub fn service_claims(
+    cfg: &Config,
+    svc: &ServiceInfo,
+    slices: &[&EndpointSliceInfo],
+) -> ServiceClaims {
+    let mut b = Builder {
+        cfg,
+        maps: skeleton::maps(),
+        cluster_ips: BTreeSet::new(),
+        affinity_sets: Vec::new(),
+        chains: Vec::new(),
+        services: BTreeMap::new(),
+    };
+    for port in &svc.ports {
+        b.elements(&plan(svc, port, slices));
+    }
+    ServiceClaims {
+        elements: b
+            .maps
+            .into_iter()
+            .flat_map(|m| {
+                let name = m.name;
+                m.elements
+                    .into_iter()
+                    .map(move |(k, e)| (name.clone(), k, e))
+            })
+            .collect(),
+        cluster_ip: b.cluster_ips.into_iter().next(),
+    }
+}
+
 /// Drops prefixes covered by another one, so anonymous interval sets
 /// never hold overlapping elements (older nft refuses them).
 fn disjoint(mut nets: Vec<Ipv4Net>) -> Vec<Ipv4Net> {

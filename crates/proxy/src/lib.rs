@@ -4,9 +4,12 @@
 //! types (`model`), `build::ruleset` computes the whole `table ip k1s`
 //! (`nft`), `render`/`json` print it, `diff::diff` computes the smallest
 //! transaction between two tables, `trace` follows a packet through it and
-//! `conntrack::stale_udp` says which UDP flows to forget. Kernel part:
-//! `apply::Applier` runs `nft` and `conntrack`, `proxy::Proxy` ties it all
-//! together for a watch loop.
+//! `conntrack::stale_udp` says which UDP flows to forget. At scale,
+//! `tracker` keeps the inputs from watch events, `incremental` builds and
+//! diffs only the Services that changed, `netlink` encodes the transaction
+//! as the batch nft would send, and `metrics` renders kube-proxy's metrics.
+//! Kernel part: `apply::Applier` sends batches and runs `nft` and
+//! `conntrack`, `proxy::Proxy` ties it all together for a watch loop.
 
 pub mod apply;
 pub mod build;
@@ -14,10 +17,14 @@ pub mod conntrack;
 pub mod diff;
 pub mod endpoints;
 pub mod from_k8s;
+pub mod generation;
+pub mod incremental;
 pub mod json;
 pub mod listing;
+pub mod metrics;
 pub mod model;
 pub mod names;
+pub mod netlink;
 pub mod nft;
 pub mod plan;
 pub mod proxy;
@@ -25,6 +32,7 @@ pub mod render;
 pub mod sim;
 pub mod skeleton;
 pub mod trace;
+pub mod tracker;
 pub mod tx;
 
 pub use apply::{Applier, ApplyError};
@@ -32,9 +40,10 @@ pub use build::ruleset;
 pub use conntrack::{stale_udp, ConntrackFilter};
 pub use diff::diff;
 pub use model::{
-    Config, EndpointInfo, EndpointSliceInfo, Protocol, ServiceInfo, ServicePortInfo, SlicePort,
+    Config, EndpointInfo, EndpointSliceInfo, Protocol, ServiceInfo, ServiceInputs, ServiceKey,
+    ServicePortInfo, SlicePort,
 };
 pub use nft::Ruleset;
-pub use proxy::{Proxy, SyncStats};
+pub use proxy::{DriftChecks, Proxy, SyncStats};
 pub use trace::{trace, trace_with, Fate, Packet, Trace};
 pub use tx::{Op, Transaction};

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
@@ -192,5 +193,25 @@ impl EndpointInfo {
             terminating: false,
             local: true,
         }
+    }
+}
+
+/// Identity of a Service: (namespace, name).
+pub type ServiceKey = (String, String);
+
+/// One Service and the EndpointSlices that name it: everything the proxy
+/// needs to program it, so a change to it can be applied on its own. The
+/// parts are shared (the tracker and the programmed state hold the same
+/// ones: at 10,000 Services copies would cost megabytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInputs {
+    pub service: Arc<ServiceInfo>,
+    /// In a stable order (by slice name), so equal inputs compare equal.
+    pub slices: Vec<Arc<EndpointSliceInfo>>,
+}
+
+impl ServiceInputs {
+    pub fn key(&self) -> ServiceKey {
+        (self.service.namespace.clone(), self.service.name.clone())
     }
 }

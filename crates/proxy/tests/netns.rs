@@ -437,3 +437,26 @@ fn real_connections_follow_the_rules() {
         assert_eq!(connect("10.96.0.99:80").err(), Some(ErrorKind::TimedOut));
     });
 }
+
+#[test]
+fn the_nftables_generation_moves_with_every_commit_and_only_then() {
+    use k1s_proxy::generation::{read, Watch};
+    let ns = Netns::new();
+    let now = || in_netns(&ns, || read().expect("reading the generation"));
+    let mut p = Proxy::new(config(), ns.applier());
+    let (services, slices) = inputs(&objects("clusterip"));
+    p.sync_model(&services, &slices).expect("first sync");
+    let mut ours = Watch::default();
+    ours.record(Some(now()));
+    // Reading and listing commit nothing.
+    ns.applier().list_json("k1s").expect("list");
+    assert_eq!(ours.changed(Some(now())), Some(false));
+    // Someone else's commit, in any table, moves it.
+    ns.exec(&["nft", "flush", "table", "ip", "k1s"]);
+    assert_eq!(ours.changed(Some(now())), Some(true));
+    let s = p.sync_model(&services, &slices).expect("repair");
+    assert!(s.full && s.drift, "{s:?}");
+    ours.record(Some(now()));
+    ns.exec(&["nft", "add", "table", "ip", "someone-else"]);
+    assert_eq!(ours.changed(Some(now())), Some(true));
+}
