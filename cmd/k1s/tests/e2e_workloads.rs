@@ -616,3 +616,326 @@ fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
     assert_eq!(slow[0]["status"]["phase"], "Running", "{}", slow[0]);
     assert!(!is_ready(&slow[0]), "{}", slow[0]);
 }
+
+/// A ConfigMap whose finalizer (nobody removes it but the test) keeps the
+/// namespace Terminating long enough to look at, as a real controller's
+/// finalizer would.
+const HELD_CONFIG_MAP: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: lab
+  finalizers:
+  - example.com/hold
+data:
+  mode: lab
+";
+
+/// Pod uids, veths (by their alias, the pod uid), pod network namespaces,
+/// container bundles and shims of one cluster.
+#[derive(Debug, PartialEq)]
+struct NodeState {
+    veths: BTreeSet<String>,
+    netns: BTreeSet<String>,
+    bundles: usize,
+    shims: usize,
+}
+
+fn dir_names(dir: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn node_state(c: &Cluster) -> NodeState {
+    let links = std::process::Command::new("ip")
+        .args(["-n", &c.netns, "-o", "link", "show", "type", "veth"])
+        .output()
+        .expect("ip link");
+    // `-o` ends each link's line with `alias <pod uid>`.
+    let veths = String::from_utf8_lossy(&links.stdout)
+        .lines()
+        .filter_map(|l| l.split("alias ").nth(1))
+        .map(|a| a.trim().to_string())
+        .collect();
+    let bundles = c.data_dir().join("containers");
+    let marker = bundles.to_string_lossy().into_owned();
+    let shims = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read(e.path().join("cmdline"))
+                        .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&marker))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    NodeState {
+        veths,
+        netns: dir_names(&c.data_dir().join("netns")),
+        bundles: dir_names(&bundles).len(),
+        shims,
+    }
+}
+
+/// `type status reason message` of each status condition of a namespace.
+fn namespace_conditions(c: &Cluster, ns: &str) -> Vec<String> {
+    json(c, &["get", "namespace", ns])["status"]["conditions"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    format!(
+                        "{} {} {} {}",
+                        c["type"].as_str().unwrap_or(""),
+                        c["status"].as_str().unwrap_or(""),
+                        c["reason"].as_str().unwrap_or(""),
+                        c["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn deleting_a_namespace_removes_its_pods_down_to_their_network() {
+    let c = Cluster::start_with_images();
+    assert_eq!(
+        c.ok(&["create", "namespace", "lab"]).trim(),
+        "namespace/lab created"
+    );
+    c.ok(&[
+        "-n",
+        "lab",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.22",
+        "--replicas=3",
+    ]);
+    c.ok(&["-n", "lab", "expose", "deployment", "web", "--port=80"]);
+    c.ok(&["apply", "-f", &c.file("held.yaml", HELD_CONFIG_MAP)]);
+    c.ok(&[
+        "-n",
+        "lab",
+        "rollout",
+        "status",
+        "deploy/web",
+        "--timeout=60s",
+    ]);
+    let pods = items(&json(&c, &["-n", "lab", "get", "pods"]));
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(pods.iter().all(is_ready));
+    let uids: BTreeSet<String> = pods
+        .iter()
+        .map(|p| p["metadata"]["uid"].as_str().unwrap_or("").to_string())
+        .collect();
+    let cluster_ip = c.ok(&[
+        "-n",
+        "lab",
+        "get",
+        "service",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert!(cluster_ip.starts_with("10."), "{cluster_ip}");
+    let nft = || {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &c.netns, "nft", "list", "table", "ip", "k1s",
+            ])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(nft().contains(&cluster_ip), "the proxy serves {cluster_ip}");
+
+    // Each pod has its network namespace (with its eth0), its veth on the
+    // node, its container and shim.
+    let before = node_state(&c);
+    assert_eq!(before.netns, uids, "{before:?}");
+    assert_eq!(before.veths, uids, "{before:?}");
+    assert_eq!((before.bundles, before.shims), (3, 3), "{before:?}");
+    for uid in &uids {
+        let links = std::process::Command::new("nsenter")
+            .arg(format!(
+                "--net={}",
+                c.data_dir().join("netns").join(uid).display()
+            ))
+            .args(["--", "ip", "-o", "link"])
+            .output()
+            .expect("ip link in the pod namespace");
+        assert!(
+            String::from_utf8_lossy(&links.stdout).contains("eth0@"),
+            "{}",
+            String::from_utf8_lossy(&links.stdout)
+        );
+    }
+
+    assert_eq!(
+        c.ok(&["delete", "namespace", "lab", "--wait=false"]).trim(),
+        "namespace \"lab\" deleted"
+    );
+    let row = squeeze(&c.ok(&["get", "namespace", "lab"]));
+    assert!(
+        row.starts_with("NAME STATUS AGE\nlab Terminating "),
+        "{row}"
+    );
+    let refused = c.kubectl_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: lab\n",
+    );
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "Error from server (Forbidden): error when creating \"STDIN\": configmaps \"x\" is forbidden: \
+         unable to create new content in namespace lab because it is being terminated\n"
+    );
+
+    // The pods go, and with them everything they had on the node; the held
+    // ConfigMap keeps the namespace, and its conditions say why.
+    let gone = NodeState {
+        veths: BTreeSet::new(),
+        netns: BTreeSet::new(),
+        bundles: 0,
+        shims: 0,
+    };
+    assert!(
+        eventually(WAIT, || items(&json(&c, &["-n", "lab", "get", "pods"]))
+            .is_empty()
+            && node_state(&c) == gone),
+        "left behind: {:?}\npods: {}\nlog:\n{}",
+        node_state(&c),
+        c.ok(&["-n", "lab", "get", "pods"]),
+        c.log()
+    );
+    assert!(
+        !nft().contains(&cluster_ip),
+        "the Service's rules outlived it"
+    );
+    let want = [
+        "NamespaceDeletionDiscoveryFailure False ResourcesDiscovered All resources successfully discovered",
+        "NamespaceDeletionGroupVersionParsingFailure False ParsedGroupVersions All legacy kube types successfully parsed",
+        "NamespaceDeletionContentFailure False ContentDeleted All content successfully deleted, may be waiting on finalization",
+        "NamespaceContentRemaining True SomeResourcesRemain Some resources are remaining: configmaps. has 1 resource instances",
+        "NamespaceFinalizersRemaining True SomeFinalizerRemain Some finalizers are remaining: example.com/hold in 1 resource instances",
+    ];
+    assert!(
+        eventually(WAIT, || namespace_conditions(&c, "lab") == want),
+        "{:?}",
+        namespace_conditions(&c, "lab")
+    );
+    let ns = json(&c, &["get", "namespace", "lab"]);
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert_eq!(ns["spec"]["finalizers"], serde_json::json!(["kubernetes"]));
+    assert!(!ns["metadata"]["deletionTimestamp"].is_null(), "{ns}");
+    assert!(
+        ns["metadata"]["deletionGracePeriodSeconds"].is_null(),
+        "{ns}"
+    );
+    assert_eq!(
+        c.ok(&["-n", "lab", "get", "all,configmaps", "-o", "name"]),
+        "configmap/settings\n"
+    );
+
+    // Releasing the finalizer lets the namespace go.
+    c.ok(&[
+        "-n",
+        "lab",
+        "patch",
+        "configmap",
+        "settings",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    c.ok(&["wait", "--for=delete", "namespace/lab", "--timeout=30s"]);
+    assert!(not_found(&c, &["get", "namespace", "lab"]));
+    for kind in [
+        "deployments",
+        "replicasets",
+        "services",
+        "configmaps",
+        "serviceaccounts",
+    ] {
+        let left = items(&json(&c, &["get", kind, "-A"]));
+        assert!(
+            left.iter().all(|o| o["metadata"]["namespace"] != "lab"),
+            "{kind} left in lab: {left:?}"
+        );
+    }
+    assert_eq!(node_state(&c), gone);
+}
+
+#[test]
+fn pods_wait_for_a_fitting_node_and_go_there_once_it_fits() {
+    let c = Cluster::start_with_images();
+    c.ok(&[
+        "create",
+        "deployment",
+        "ssd",
+        "--image=nginx:1.22",
+        "--replicas=2",
+    ]);
+    c.ok(&[
+        "patch",
+        "deployment",
+        "ssd",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"disk":"ssd"}}}}}"#,
+    ]);
+    // The new ReplicaSet's pods select a label node1 lacks: they wait.
+    let waiting = |p: &Value| {
+        p["spec"]["nodeSelector"]["disk"] == "ssd"
+            && p["spec"]["nodeName"].is_null()
+            && p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["type"] == "PodScheduled"
+                        && c["status"] == "False"
+                        && c["reason"] == "Unschedulable"
+                })
+            })
+    };
+    assert!(
+        eventually(WAIT, || pods(&c, "app=ssd").iter().any(waiting)),
+        "{}",
+        c.ok(&["get", "pods", "-o", "wide"])
+    );
+    let events = squeeze(&c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=FailedScheduling",
+    ]));
+    assert!(
+        events.contains("Warning FailedScheduling pod/ssd-")
+            && events.contains(
+                "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. \
+             preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+            ),
+        "{events}"
+    );
+    // The old pods keep serving: the rollout cannot make progress.
+    assert_eq!(
+        pods(&c, "app=ssd")
+            .iter()
+            .filter(|p| p["spec"]["nodeSelector"].is_null() && is_ready(p))
+            .count(),
+        2
+    );
+
+    // Labelling the node is a node change: the waiting pods are placed.
+    c.ok(&["label", "node", "node1", "disk=ssd"]);
+    c.ok(&["rollout", "status", "deployment/ssd", "--timeout=60s"]);
+    wait_ready_pods(&c, "app=ssd", 2);
+    for p in pods(&c, "app=ssd") {
+        assert_eq!(p["spec"]["nodeName"], "node1", "{p}");
+        assert_eq!(p["spec"]["nodeSelector"]["disk"], "ssd", "{p}");
+    }
+}

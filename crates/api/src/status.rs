@@ -207,18 +207,21 @@ impl ApiError {
             .with_details(json!({"name": ns, "kind": "namespaces"}))
     }
 
-    /// Create in a namespace that is being deleted.
-    pub fn namespace_terminating(ns: &str) -> Self {
+    /// Create of `name` (the generateName when the name is still to be
+    /// generated) in a namespace that is being deleted, as the
+    /// NamespaceLifecycle admission plugin refuses it.
+    pub fn namespace_terminating(r: &ResourceInfo, name: &str, ns: &str) -> Self {
+        let mut details = details(name, r.group, r.plural);
+        details["causes"] = json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
         Self::new(
             403,
             "Forbidden",
-            format!("unable to create new content in namespace {ns} because it is being terminated"),
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                r.qualified()
+            ),
         )
-        .with_details(json!({
-            "name": ns,
-            "kind": "namespaces",
-            "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]
-        }))
+        .with_details(details)
     }
 
     /// The Status object as kube-apiserver serializes it.
@@ -265,6 +268,26 @@ mod tests {
         assert_eq!(s["details"]["group"], "apps");
         assert_eq!(s["details"]["kind"], "deployments");
         assert_eq!(s["code"], 404);
+    }
+
+    #[test]
+    fn creates_in_a_terminating_namespace_are_forbidden_like_admission_says() {
+        let r = lookup("", "configmaps").unwrap();
+        let s = ApiError::namespace_terminating(r, "x", "lab").to_status();
+        assert_eq!(
+            s["message"],
+            "configmaps \"x\" is forbidden: unable to create new content in namespace lab because it is being terminated"
+        );
+        assert_eq!(s["reason"], "Forbidden");
+        assert_eq!(s["code"], 403);
+        assert_eq!(s["details"]["name"], "x");
+        assert_eq!(s["details"]["kind"], "configmaps");
+        assert_eq!(s["details"]["causes"][0]["reason"], "NamespaceTerminating");
+        assert_eq!(
+            s["details"]["causes"][0]["message"],
+            "namespace lab is being terminated"
+        );
+        assert_eq!(s["details"]["causes"][0]["field"], "metadata.namespace");
     }
 
     #[test]

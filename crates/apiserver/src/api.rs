@@ -225,7 +225,9 @@ impl Api {
             .store
             .write(move |tx| -> Result<Value, TxError> {
                 if r.namespaced {
-                    check_namespace_open(tx, &namespace)?;
+                    // Admission sees the generateName, not the generated name.
+                    let name = generate.as_deref().unwrap_or(objects::name(&obj));
+                    check_namespace_open(tx, r, name, &namespace)?;
                 }
                 let mut obj = obj;
                 let mut k = key(r, Some(&namespace), objects::name(&obj));
@@ -307,8 +309,15 @@ impl Api {
                 }
                 let old_stored = objects::to_stored(r, old);
                 new = objects::to_stored(r, new);
+                // A namespace also waits for its spec.finalizers
+                // (`ShouldDeleteDuringUpdate` of its storage).
+                let spec_finalized = r.kind != "Namespace"
+                    || new["spec"]["finalizers"]
+                        .as_array()
+                        .is_none_or(|f| f.is_empty());
                 if objects::is_deleting(&new)
                     && objects::finalizers(&new).is_empty()
+                    && spec_finalized
                     && new["metadata"]["deletionGracePeriodSeconds"]
                         .as_i64()
                         .unwrap_or(0)
@@ -395,7 +404,10 @@ impl Api {
                             "deletionTimestamp".into(),
                             Value::String(objects::rfc3339_after(grace)),
                         );
-                        m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
+                        // kube-apiserver's namespace storage sets only the timestamp.
+                        if r.kind != "Namespace" {
+                            m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
+                        }
                     }
                     m.insert(
                         "finalizers".into(),
@@ -774,13 +786,20 @@ fn set_namespace(r: &ResourceInfo, url_ns: Option<&str>, obj: &mut Value) -> Api
     Ok(ns)
 }
 
-fn check_namespace_open(tx: &WriteTx<'_, '_>, ns: &str) -> Result<(), TxError> {
-    let Some(r) = k1s_api::resource::lookup("", "namespaces") else {
+fn check_namespace_open(
+    tx: &WriteTx<'_, '_>,
+    r: &ResourceInfo,
+    name: &str,
+    ns: &str,
+) -> Result<(), TxError> {
+    let Some(namespaces) = k1s_api::resource::lookup("", "namespaces") else {
         return Ok(());
     };
-    match tx.get(&key(r, None, ns))? {
+    match tx.get(&key(namespaces, None, ns))? {
         None => Err(ApiError::namespace_not_found(ns).into()),
-        Some(n) if objects::is_deleting(&n) => Err(ApiError::namespace_terminating(ns).into()),
+        Some(n) if objects::is_deleting(&n) => {
+            Err(ApiError::namespace_terminating(r, name, ns).into())
+        }
         Some(_) => Ok(()),
     }
 }

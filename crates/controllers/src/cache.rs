@@ -319,6 +319,17 @@ impl Informer {
         }
     }
 
+    /// Runs `informers` on `store` and returns once each has loaded its
+    /// first list: a controller decides nothing from half a picture.
+    pub async fn start_all(store: &Arc<Store>, informers: &[&Arc<Informer>]) {
+        for inf in informers {
+            tokio::spawn((*inf).clone().run(store.clone()));
+        }
+        for inf in informers {
+            inf.wait_synced().await;
+        }
+    }
+
     /// Lists and watches forever (until the store closes).
     pub async fn run(self: Arc<Self>, store: Arc<Store>) {
         let prefix = self.resource.storage_prefix();

@@ -362,12 +362,9 @@ pub async fn run(api: Api) {
                 queue.add(uid);
             }
         }));
-        tokio::spawn(inf.clone().run(store.clone()));
         informers.push(inf);
     }
-    for inf in &informers {
-        inf.wait_synced().await;
-    }
+    Informer::start_all(&store, &informers.iter().collect::<Vec<_>>()).await;
     let c = Arc::new(Collector { api, graph, queue });
     let queue = c.queue.clone();
     process(queue, "garbage-collector", move |uid| {

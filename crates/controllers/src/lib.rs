@@ -17,4 +17,5 @@ pub mod owner;
 pub mod replicaset;
 pub mod scheduler;
 pub mod servicelb;
+pub mod workload;
 pub mod workqueue;

@@ -9,7 +9,8 @@ pub mod status;
 use crate::cache::{Informer, ObjKey};
 use crate::events::{ObjectRef, Recorder};
 use crate::owner::{self, claim, controller_of, Claim};
-use crate::workqueue::{process, SyncResult, WorkQueue};
+use crate::workload;
+use crate::workqueue::{process_concurrently, SyncResult, WorkQueue};
 use k1s_api::resource::lookup;
 use k1s_api::selector::LabelSelector;
 use k1s_api::{ApiError, ResourceInfo};
@@ -23,7 +24,11 @@ const ADOPT_ATTEMPTS: usize = 5;
 
 /// Most pods created or deleted in one pass (upstream's burstReplicas).
 const BURST: usize = 500;
+/// The first batch of pod creates in a pass (upstream's SlowStartInitialBatchSize).
+const SLOW_START_INITIAL_BATCH: usize = 1;
 const COMPONENT: &str = "replicaset-controller";
+/// ReplicaSets synced at once (`--concurrent-replicaset-syncs`).
+const WORKERS: usize = 5;
 
 pub(crate) fn write_options() -> WriteOptions {
     WriteOptions {
@@ -92,27 +97,8 @@ pub async fn run(api: Api) {
     let rss = Informer::new(rs_r, None);
     let pods = Informer::new(pod_r, Some(slim_pod));
     let queue: WorkQueue<ObjKey> = WorkQueue::new();
-    {
-        let queue = queue.clone();
-        rss.on_change(Box::new(move |_old, new| {
-            if let Some(rs) = new {
-                queue.add(crate::cache::key_of(rs));
-            }
-        }));
-    }
-    {
-        let (queue, rss) = (queue.clone(), rss.clone());
-        pods.on_change(Box::new(move |old, new| {
-            for key in replica_sets_for_pod_change(&rss, old, new) {
-                queue.add(key);
-            }
-        }));
-    }
-    let store = api.store().clone();
-    tokio::spawn(rss.clone().run(store.clone()));
-    tokio::spawn(pods.clone().run(store));
-    rss.wait_synced().await;
-    pods.wait_synced().await;
+    workload::queue_changes(&queue, &rss, &pods, "ReplicaSet");
+    Informer::start_all(api.store(), &[&rss, &pods]).await;
     let ctl = Arc::new(Controller {
         recorder: Recorder::new(api.clone(), COMPONENT),
         api,
@@ -121,54 +107,11 @@ pub async fn run(api: Api) {
         rss,
         pods,
     });
-    process(queue, COMPONENT, move |key| {
+    process_concurrently(queue, COMPONENT, WORKERS, move |key| {
         let ctl = ctl.clone();
         async move { ctl.sync(key).await }
     })
     .await;
-}
-
-/// The ReplicaSets a pod change concerns: its old and new controllers,
-/// and for an orphan every ReplicaSet that may adopt it.
-fn replica_sets_for_pod_change(
-    rss: &Informer,
-    old: Option<&Value>,
-    new: Option<&Value>,
-) -> Vec<ObjKey> {
-    let mut keys = Vec::new();
-    let controller_key = |pod: &Value| -> Option<ObjKey> {
-        let c = controller_of(pod)?;
-        if c["kind"] != "ReplicaSet" {
-            return None;
-        }
-        let ns = owner::namespace(pod).to_string();
-        let name = c["name"].as_str()?.to_string();
-        let rs = rss.get(&ns, &name)?;
-        (owner::uid(&rs) == c["uid"].as_str().unwrap_or("")).then_some((ns, name))
-    };
-    for pod in [old, new].into_iter().flatten() {
-        if let Some(k) = controller_key(pod) {
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-    }
-    if let Some(pod) = new {
-        let labels_changed =
-            old.is_none_or(|o| o["metadata"]["labels"] != pod["metadata"]["labels"]);
-        let owner_changed = old.is_none_or(|o| controller_of(o) != controller_of(pod));
-        if controller_of(pod).is_none() && (labels_changed || owner_changed) {
-            for rs in rss.list(Some(owner::namespace(pod))) {
-                let matches = LabelSelector::from_json(&rs["spec"]["selector"])
-                    .is_ok_and(|s| !s.is_everything() && s.matches_object(pod));
-                let k = crate::cache::key_of(&rs);
-                if matches && !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-        }
-    }
-    keys
 }
 
 fn is_conflict(e: &ApiError) -> bool {
@@ -213,7 +156,7 @@ impl Controller {
                 Claim::Own => owned.push(pod),
                 Claim::Adopt => {
                     if adoptable.is_none() {
-                        adoptable = Some(self.can_adopt(&rs));
+                        adoptable = Some(workload::can_adopt(&self.api, self.rs_r, &rs));
                     }
                     if adoptable == Some(true) {
                         if let Some(p) = self.adopt(&rs, &pod).await? {
@@ -241,17 +184,6 @@ impl Controller {
         Ok(status::recheck_after(&rs, &new_status))
     }
 
-    /// `RecheckDeletionTimestamp`: adopt only for a live, current ReplicaSet.
-    fn can_adopt(&self, rs: &Value) -> bool {
-        match self
-            .api
-            .get(self.rs_r, Some(owner::namespace(rs)), owner::name(rs))
-        {
-            Ok(fresh) => owner::uid(&fresh) == owner::uid(rs) && !owner::is_deleting(&fresh),
-            Err(_) => false,
-        }
-    }
-
     async fn adopt(&self, rs: &Value, pod: &Value) -> Result<Option<Arc<Value>>, String> {
         let ns = owner::namespace(pod);
         // The kubelet and the scheduler write pods all the time, and their
@@ -266,22 +198,8 @@ impl Controller {
             }
             let adopted =
                 owner::with_owner(&fresh, owner::controller_ref(rs, "apps/v1", "ReplicaSet"));
-            match self
-                .api
-                .update(
-                    self.pod_r,
-                    Some(ns),
-                    owner::name(pod),
-                    adopted,
-                    None,
-                    &write_options(),
-                )
-                .await
-            {
-                Ok(w) => {
-                    self.pods.observe(&w.object);
-                    return Ok(self.pods.get(ns, owner::name(pod)));
-                }
+            match self.write_owners(adopted).await {
+                Ok(()) => return Ok(self.pods.get(ns, owner::name(pod))),
                 Err(e) if is_conflict(&e) => continue,
                 Err(e) if e.code == 404 => return Ok(None),
                 Err(e) => return Err(e.message),
@@ -302,25 +220,26 @@ impl Controller {
             return Ok(());
         }
         let released = owner::without_owners(&fresh, &[owner::uid(rs)]);
-        match self
-            .api
-            .update(
-                self.pod_r,
-                Some(ns),
-                owner::name(pod),
-                released,
-                None,
-                &write_options(),
-            )
-            .await
-        {
-            Ok(w) => {
-                self.pods.observe(&w.object);
-                Ok(())
-            }
+        match self.write_owners(released).await {
+            Ok(()) => Ok(()),
             Err(e) if is_conflict(&e) || e.code == 404 => Ok(()),
             Err(e) => Err(e.message),
         }
+    }
+
+    /// Writes a pod whose ownerReferences changed and takes the answer
+    /// into the cache.
+    async fn write_owners(&self, pod: Value) -> Result<(), ApiError> {
+        let (ns, name) = (
+            owner::namespace(&pod).to_string(),
+            owner::name(&pod).to_string(),
+        );
+        let w = self
+            .api
+            .update(self.pod_r, Some(&ns), &name, pod, None, &write_options())
+            .await?;
+        self.pods.observe(&w.object);
+        Ok(())
     }
 
     /// Creates or deletes pods towards `spec.replicas`; returns what failed.
@@ -333,82 +252,118 @@ impl Controller {
         let want = usize::try_from(status::spec_replicas(rs)).unwrap_or(0);
         let have = owned.len();
         if have < want {
-            let template = pods::pod_from_template(rs);
-            let ns = owner::namespace(rs);
-            for _ in 0..(want - have).min(BURST) {
-                match self
-                    .api
-                    .create(self.pod_r, Some(ns), template.clone(), &write_options())
-                    .await
-                {
-                    Ok(w) => {
-                        self.pods.observe(&w.object);
-                        self.recorder.normal(
-                            self.rs_ref(rs),
-                            "SuccessfulCreate",
-                            format!("Created pod: {}", owner::name(&w.object)),
-                        );
-                    }
-                    Err(e) => {
-                        if !namespace_terminating(&e) {
-                            self.recorder.warning(
-                                self.rs_ref(rs),
-                                "FailedCreate",
-                                format!("Error creating: {}", e.message),
-                            );
-                        }
-                        return Some(ManageError {
-                            reason: "FailedCreate",
-                            message: e.message,
-                        });
-                    }
-                }
-            }
+            self.create_pods(rs, (want - have).min(BURST)).await
         } else if have > want {
             let related = self.related_pods(rs);
             let related_refs: Vec<&Value> = related.iter().map(|p| p.as_ref()).collect();
             let candidates: Vec<&Value> = owned.iter().map(|p| p.as_ref()).collect();
             let victims =
                 pods::pods_to_delete(&candidates, &related_refs, (have - want).min(BURST), now);
-            for pod in victims {
-                let opts = DeleteOptions {
-                    precondition_uid: Some(owner::uid(pod).to_string()),
-                    ..Default::default()
-                };
-                let ns = owner::namespace(pod);
-                match self
-                    .api
-                    .delete(self.pod_r, Some(ns), owner::name(pod), &opts)
-                    .await
-                {
-                    Ok((obj, done)) => {
-                        if done {
-                            self.pods.observe_deleted(&obj);
-                        } else {
-                            self.pods.observe(&obj);
-                        }
+            self.delete_pods(rs, &victims).await
+        } else {
+            None
+        }
+    }
+
+    /// Creates `count` pods in slow-start batches (`slowStartBatch`): the
+    /// pods of one batch at once, so their writes share commits, and each
+    /// batch twice the last while they succeed; a failure ends the pass.
+    async fn create_pods(&self, rs: &Value, count: usize) -> Option<ManageError> {
+        let template = pods::pod_from_template(rs);
+        let ns = owner::namespace(rs).to_string();
+        for size in pods::slow_start_batches(count, SLOW_START_INITIAL_BATCH) {
+            let mut batch = tokio::task::JoinSet::new();
+            for _ in 0..size {
+                let (api, pod_r) = (self.api.clone(), self.pod_r);
+                let (template, ns) = (template.clone(), ns.clone());
+                batch.spawn(async move {
+                    api.create(pod_r, Some(&ns), template, &write_options())
+                        .await
+                });
+            }
+            let mut failure = None;
+            while let Some(joined) = batch.join_next().await {
+                let e = match joined {
+                    Ok(Ok(w)) => {
+                        self.pods.observe(&w.object);
                         self.recorder.normal(
                             self.rs_ref(rs),
-                            "SuccessfulDelete",
-                            format!("Deleted pod: {}", owner::name(pod)),
+                            "SuccessfulCreate",
+                            format!("Created pod: {}", owner::name(&w.object)),
                         );
+                        continue;
                     }
-                    Err(e) if e.code == 404 => {}
-                    Err(e) => {
-                        self.recorder.warning(
-                            self.rs_ref(rs),
-                            "FailedDelete",
-                            format!("Error deleting: {}", e.message),
-                        );
-                        return Some(ManageError {
-                            reason: "FailedDelete",
-                            message: e.message,
-                        });
-                    }
+                    Ok(Err(e)) => e,
+                    Err(e) => ApiError::internal(format!("creating a pod: {e}")),
+                };
+                if !namespace_terminating(&e) {
+                    self.recorder.warning(
+                        self.rs_ref(rs),
+                        "FailedCreate",
+                        format!("Error creating: {}", e.message),
+                    );
                 }
+                failure.get_or_insert(ManageError {
+                    reason: "FailedCreate",
+                    message: e.message,
+                });
+            }
+            if failure.is_some() {
+                return failure;
             }
         }
         None
+    }
+
+    /// Deletes `victims` all at once, as upstream does.
+    async fn delete_pods(&self, rs: &Value, victims: &[&Value]) -> Option<ManageError> {
+        let mut batch = tokio::task::JoinSet::new();
+        for pod in victims {
+            let (api, pod_r) = (self.api.clone(), self.pod_r);
+            let (ns, name) = (
+                owner::namespace(pod).to_string(),
+                owner::name(pod).to_string(),
+            );
+            let opts = DeleteOptions {
+                precondition_uid: Some(owner::uid(pod).to_string()),
+                ..Default::default()
+            };
+            batch.spawn(async move {
+                let result = api.delete(pod_r, Some(&ns), &name, &opts).await;
+                (name, result)
+            });
+        }
+        let mut failure = None;
+        while let Some(joined) = batch.join_next().await {
+            let e = match joined {
+                Ok((name, Ok((obj, done)))) => {
+                    if done {
+                        self.pods.observe_deleted(&obj);
+                    } else {
+                        self.pods.observe(&obj);
+                    }
+                    self.recorder.normal(
+                        self.rs_ref(rs),
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {name}"),
+                    );
+                    continue;
+                }
+                Ok((_, Err(e))) if e.code == 404 => continue,
+                Ok((_, Err(e))) => e,
+                Err(e) => ApiError::internal(format!("deleting a pod: {e}")),
+            };
+            self.recorder.warning(
+                self.rs_ref(rs),
+                "FailedDelete",
+                format!("Error deleting: {}", e.message),
+            );
+            failure.get_or_insert(ManageError {
+                reason: "FailedDelete",
+                message: e.message,
+            });
+        }
+        failure
     }
 
     /// Active pods of every ReplicaSet sharing `rs`'s controller (for the
@@ -500,41 +455,10 @@ mod tests {
 
     #[test]
     fn recognises_terminating_namespaces() {
-        assert!(namespace_terminating(&ApiError::namespace_terminating("x")));
+        let pods = lookup("", "pods").expect("pods");
+        assert!(namespace_terminating(&ApiError::namespace_terminating(
+            pods, "web-", "x"
+        )));
         assert!(!namespace_terminating(&ApiError::forbidden("no")));
-    }
-
-    #[test]
-    fn pod_changes_reach_their_replica_sets() {
-        let rss = Informer::new(lookup("apps", "replicasets").expect("rs"), None);
-        let rs = |name: &str, uid: &str, app: &str, rv: u64| {
-            json!({"metadata": {"name": name, "namespace": "default", "uid": uid, "resourceVersion": rv.to_string()},
-                   "spec": {"selector": {"matchLabels": {"app": app}}}})
-        };
-        rss.observe(&rs("web-1", "u1", "web", 1));
-        rss.observe(&rs("web-2", "u2", "web", 2));
-        rss.observe(&rs("db-1", "u3", "db", 3));
-        let owned = json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"},
-            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "uid": "u1", "controller": true}]}});
-        let k = |n: &str| ("default".to_string(), n.to_string());
-        assert_eq!(
-            replica_sets_for_pod_change(&rss, None, Some(&owned)),
-            vec![k("web-1")]
-        );
-        // A stale uid (ReplicaSet re-created) is not ours.
-        let stale = json!({"metadata": {"name": "p", "namespace": "default",
-            "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "uid": "old", "controller": true}]}});
-        assert!(replica_sets_for_pod_change(&rss, None, Some(&stale)).is_empty());
-        // An orphan wakes every ReplicaSet that selects it.
-        let orphan =
-            json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web"}}});
-        assert_eq!(
-            replica_sets_for_pod_change(&rss, Some(&owned), Some(&orphan)),
-            vec![k("web-1"), k("web-2")]
-        );
-        assert_eq!(
-            replica_sets_for_pod_change(&rss, Some(&owned), None),
-            vec![k("web-1")]
-        );
     }
 }

@@ -5,14 +5,20 @@
 //! `PodScheduled=False/Unschedulable` and a FailedScheduling Event worded
 //! like kube-scheduler's.
 
+use crate::cache::{key_of, Informer, ObjKey};
 use crate::events::{ObjectRef, Recorder};
-use crate::informer;
+use crate::workqueue::{process_concurrently, SyncResult, WorkQueue};
 use k1s_api::resource::lookup;
+use k1s_api::ResourceInfo;
 use k1s_apiserver::{objects, Api, WriteOptions};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub const COMPONENT: &str = "default-scheduler";
+/// Pods placed at once: kube-scheduler binds asynchronously, so a burst
+/// of new pods is bound in a few shared commits, not one after another.
+const BINDERS: usize = 16;
 
 /// Why the node does not fit a pod, as kube-scheduler counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,66 +120,139 @@ fn pod_key(pod: &Value) -> String {
     )
 }
 
-/// Runs forever: binds schedulable pods to `node_name`.
+/// What the scheduler keeps of a pod: what [`fits`] and
+/// [`wants_scheduling`] read, and what names it in an Event.
+pub fn scheduling_view(pod: Value) -> Value {
+    let pick = |from: &Value, fields: &[&str]| -> Value {
+        let mut out = Map::new();
+        for f in fields {
+            if let Some(v) = from.get(*f) {
+                out.insert((*f).into(), v.clone());
+            }
+        }
+        Value::Object(out)
+    };
+    json!({
+        "metadata": pick(&pod["metadata"], &["name", "namespace", "uid", "resourceVersion", "deletionTimestamp"]),
+        "spec": pick(&pod["spec"], &["nodeName", "schedulerName", "nodeSelector", "tolerations"]),
+    })
+}
+
+struct Scheduler {
+    api: Api,
+    pod_r: &'static ResourceInfo,
+    node_name: String,
+    pods: Arc<Informer>,
+    nodes: Arc<Informer>,
+    recorder: Recorder,
+    /// The last FailedScheduling message per pod uid, so a retry that
+    /// fails the same way does not write again.
+    reported: Arc<Mutex<HashMap<String, String>>>,
+}
+
+fn lock(m: &Mutex<HashMap<String, String>>) -> MutexGuard<'_, HashMap<String, String>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs forever: binds schedulable pods to `node_name`. A pod waiting
+/// for a node is queued whenever it changes, and every waiting pod when
+/// the node changes (whether a pod fits depends on nothing else).
 pub async fn run(api: Api, node_name: String) {
-    let (Some(pods), Some(nodes)) = (lookup("", "pods"), lookup("", "nodes")) else {
+    let (Some(pod_r), Some(node_r)) = (lookup("", "pods"), lookup("", "nodes")) else {
         return;
     };
-    let wake = informer::wake_on_changes(
-        api.store(),
-        &[pods.storage_prefix(), nodes.storage_prefix()],
-    );
-    let recorder = Recorder::new(api.clone(), COMPONENT);
-    // The last FailedScheduling message per pod uid, so a retry that fails
-    // the same way does not write again.
-    let mut reported: HashMap<String, String> = HashMap::new();
-    loop {
-        wake.notified().await;
-        let node = match api.get(nodes, None, &node_name) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::debug!("scheduler: node {node_name}: {}", e.message);
-                continue;
-            }
-        };
-        let all = match informer::list_values(api.store(), &pods.storage_prefix()) {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::error!("scheduler: listing pods: {e}");
-                continue;
-            }
-        };
-        let pending: Vec<&Value> = all.iter().filter(|p| wants_scheduling(p)).collect();
-        reported.retain(|uid, _| pending.iter().any(|p| objects::meta_str(p, "uid") == uid));
-        for pod in pending {
-            let ns = objects::meta_str(pod, "namespace");
-            let name = objects::name(pod);
-            match fits(pod, &node) {
-                Ok(()) => match api.bind_pod(ns, name, &node_name).await {
-                    Ok(()) => recorder.normal(
-                        ObjectRef::of(pods, pod),
-                        "Scheduled",
-                        format!("Successfully assigned {} to {node_name}", pod_key(pod)),
-                    ),
-                    Err(e) => tracing::debug!("scheduler: binding {}: {}", pod_key(pod), e.message),
-                },
-                Err(misfit) => {
-                    let message = misfit.message();
-                    let uid = objects::meta_str(pod, "uid").to_string();
-                    if reported.get(&uid) == Some(&message) {
-                        continue;
-                    }
-                    reported.insert(uid, message.clone());
-                    mark_unschedulable(&api, pod, &message).await;
-                    recorder.warning(ObjectRef::of(pods, pod), "FailedScheduling", message);
+    let pods = Informer::new(pod_r, Some(scheduling_view));
+    let nodes = Informer::new(node_r, None);
+    let queue: WorkQueue<ObjKey> = WorkQueue::new();
+    let reported: Arc<Mutex<HashMap<String, String>>> = Default::default();
+    {
+        let (queue, reported) = (queue.clone(), reported.clone());
+        pods.on_change(Box::new(move |old, new| match new {
+            Some(pod) if wants_scheduling(pod) => queue.add(key_of(pod)),
+            // Bound, deleted or not ours: its report is history.
+            _ => {
+                if let Some(pod) = new.or(old) {
+                    lock(&reported).remove(objects::meta_str(pod, "uid"));
                 }
+            }
+        }));
+    }
+    {
+        let (queue, pods, node_name) = (queue.clone(), pods.clone(), node_name.clone());
+        nodes.on_change(Box::new(move |old, new| {
+            if new.or(old).is_some_and(|n| objects::name(n) == node_name) {
+                for pod in pods.list(None).iter().filter(|p| wants_scheduling(p)) {
+                    queue.add(key_of(pod));
+                }
+            }
+        }));
+    }
+    Informer::start_all(api.store(), &[&pods, &nodes]).await;
+    let scheduler = Arc::new(Scheduler {
+        recorder: Recorder::new(api.clone(), COMPONENT),
+        api,
+        pod_r,
+        node_name,
+        pods,
+        nodes,
+        reported,
+    });
+    process_concurrently(queue, COMPONENT, BINDERS, move |key| {
+        let s = scheduler.clone();
+        async move { s.schedule(key).await }
+    })
+    .await;
+}
+
+impl Scheduler {
+    async fn schedule(&self, (ns, name): ObjKey) -> SyncResult {
+        let Some(pod) = self.pods.get(&ns, &name).filter(|p| wants_scheduling(p)) else {
+            return Ok(None);
+        };
+        // No node yet: its registration queues the pod again.
+        let Some(node) = self.nodes.get("", &self.node_name) else {
+            return Ok(None);
+        };
+        match fits(&pod, &node) {
+            Ok(()) => match self.api.bind_pod(&ns, &name, &self.node_name).await {
+                Ok(()) => {
+                    self.recorder.normal(
+                        ObjectRef::of(self.pod_r, &pod),
+                        "Scheduled",
+                        format!(
+                            "Successfully assigned {} to {}",
+                            pod_key(&pod),
+                            self.node_name
+                        ),
+                    );
+                    Ok(None)
+                }
+                // Gone or bound meanwhile: its watch event tells the rest.
+                Err(e) if e.code == 404 || e.code == 409 => Ok(None),
+                Err(e) => Err(format!("binding {}: {}", pod_key(&pod), e.message)),
+            },
+            Err(misfit) => {
+                let message = misfit.message();
+                let uid = objects::meta_str(&pod, "uid").to_string();
+                if lock(&self.reported).insert(uid, message.clone()).as_ref() == Some(&message) {
+                    return Ok(None);
+                }
+                mark_unschedulable(&self.api, &ns, &name, &message).await;
+                self.recorder
+                    .warning(ObjectRef::of(self.pod_r, &pod), "FailedScheduling", message);
+                Ok(None)
             }
         }
     }
 }
 
-async fn mark_unschedulable(api: &Api, pod: &Value, message: &str) {
+/// Sets `PodScheduled=False/Unschedulable` on the pod as it is now (the
+/// status is written whole, so it is read fresh, not from the cache).
+async fn mark_unschedulable(api: &Api, ns: &str, name: &str, message: &str) {
     let Some(pods) = lookup("", "pods") else {
+        return;
+    };
+    let Ok(pod) = api.get(pods, Some(ns), name) else {
         return;
     };
     let mut body = objects::with_kind(pods, pod.clone());
@@ -201,19 +280,11 @@ async fn mark_unschedulable(api: &Api, pod: &Value, message: &str) {
         field_manager: COMPONENT.into(),
         ..Default::default()
     };
-    let ns = objects::meta_str(pod, "namespace").to_string();
     if let Err(e) = api
-        .update(
-            pods,
-            Some(&ns),
-            objects::name(pod),
-            body,
-            Some("status"),
-            &opts,
-        )
+        .update(pods, Some(ns), name, body, Some("status"), &opts)
         .await
     {
-        tracing::debug!("scheduler: status of {}: {}", pod_key(pod), e.message);
+        tracing::debug!("scheduler: status of {}: {}", pod_key(&pod), e.message);
     }
 }
 
@@ -268,6 +339,29 @@ mod tests {
         let mut n = node(json!({}), json!(null));
         n["spec"]["unschedulable"] = json!(true);
         assert_eq!(fits(&json!({"spec": {}}), &n), Err(Misfit::Unschedulable));
+    }
+
+    #[test]
+    fn the_cached_view_keeps_what_scheduling_reads() {
+        let pod = json!({
+            "metadata": {"name": "p", "namespace": "n", "uid": "u", "resourceVersion": "7",
+                         "labels": {"a": "b"}, "managedFields": [{}]},
+            "spec": {"nodeSelector": {"disk": "ssd"}, "tolerations": [{"operator": "Exists"}],
+                     "schedulerName": "default-scheduler", "containers": [{"name": "c"}]},
+            "status": {"phase": "Pending"}
+        });
+        let view = scheduling_view(pod.clone());
+        assert_eq!(
+            view,
+            json!({
+                "metadata": {"name": "p", "namespace": "n", "uid": "u", "resourceVersion": "7"},
+                "spec": {"schedulerName": "default-scheduler", "nodeSelector": {"disk": "ssd"},
+                         "tolerations": [{"operator": "Exists"}]}
+            })
+        );
+        let n = node(json!({"disk": "hdd"}), json!(null));
+        assert_eq!(fits(&view, &n), fits(&pod, &n));
+        assert_eq!(wants_scheduling(&view), wants_scheduling(&pod));
     }
 
     #[test]

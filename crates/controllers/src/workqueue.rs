@@ -202,15 +202,20 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
 pub type SyncResult = Result<Option<Duration>, String>;
 
 /// Runs one worker: takes keys and calls `sync`; an error retries the key
-/// after its back-off, `Ok(Some(d))` looks at it again after `d`.
+/// after its back-off, `Ok(Some(d))` looks at it again after `d`. Each pass
+/// runs as its own task, so a pass that panics is logged and retried like
+/// an error instead of ending the controller.
 pub async fn process<K, F, Fut>(queue: WorkQueue<K>, name: &'static str, mut sync: F)
 where
     K: Clone + Eq + Hash + Send + std::fmt::Debug + 'static,
     F: FnMut(K) -> Fut,
-    Fut: Future<Output = SyncResult>,
+    Fut: Future<Output = SyncResult> + Send + 'static,
 {
     while let Some(key) = queue.get().await {
-        match sync(key.clone()).await {
+        let outcome = tokio::spawn(sync(key.clone()))
+            .await
+            .unwrap_or_else(|e| Err(format!("the sync panicked: {e}")));
+        match outcome {
             Ok(again) => {
                 queue.forget(&key);
                 if let Some(delay) = again {
@@ -230,6 +235,26 @@ where
         }
         queue.done(&key);
     }
+}
+
+/// Runs `workers` workers ([`process`]) on one queue, like a controller's
+/// `--concurrent-*-syncs`: different keys are synced at the same time (so
+/// their writes can share commits), one key never twice at once.
+pub async fn process_concurrently<K, F, Fut>(
+    queue: WorkQueue<K>,
+    name: &'static str,
+    workers: usize,
+    sync: F,
+) where
+    K: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static,
+    F: FnMut(K) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = SyncResult> + Send + 'static,
+{
+    let mut all = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        all.spawn(process(queue.clone(), name, sync.clone()));
+    }
+    while all.join_next().await.is_some() {}
 }
 
 #[cfg(test)]
@@ -320,31 +345,96 @@ mod tests {
         assert!(matches!(got, Ok(Ok(None))));
     }
 
+    /// A worker over `q` whose n-th pass (1-based) returns `pass(n)`;
+    /// returns it with the pass counter.
+    fn counting_worker(
+        q: &WorkQueue<&'static str>,
+        pass: fn(u32) -> SyncResult,
+    ) -> (tokio::task::JoinHandle<()>, Arc<Mutex<u32>>) {
+        let calls = Arc::new(Mutex::new(0));
+        let worker = {
+            let (q, calls) = (q.clone(), calls.clone());
+            tokio::spawn(process(q, "test", move |_k| {
+                let calls = calls.clone();
+                async move {
+                    let n = {
+                        let mut n = calls.lock().map_err(|e| e.to_string())?;
+                        *n += 1;
+                        *n
+                    };
+                    pass(n)
+                }
+            }))
+        };
+        (worker, calls)
+    }
+
+    async fn wait_for_passes(calls: &Mutex<u32>, n: u32) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while *calls.lock().unwrap_or_else(|p| p.into_inner()) < n {
+            assert!(tokio::time::Instant::now() < deadline, "no retries");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_pass_is_retried_and_the_worker_lives_on() {
+        let q = WorkQueue::new();
+        q.add("boom");
+        let (worker, calls) = counting_worker(&q, |n| {
+            assert!(n > 1, "the first pass panics");
+            Ok(None)
+        });
+        wait_for_passes(&calls, 2).await;
+        q.shut_down();
+        assert!(worker.await.is_ok(), "the worker survives the panic");
+    }
+
+    #[tokio::test]
+    async fn concurrent_workers_sync_different_keys_at_once() {
+        let q: WorkQueue<u32> = WorkQueue::new();
+        for k in 0..4 {
+            q.add(k);
+        }
+        // Each pass waits until all four are in flight: one worker alone
+        // would never get past the first.
+        let barrier = Arc::new(tokio::sync::Barrier::new(4));
+        let done = Arc::new(Mutex::new(0));
+        let workers = {
+            let (q, barrier, done) = (q.clone(), barrier.clone(), done.clone());
+            tokio::spawn(process_concurrently(q, "test", 4, move |_k| {
+                let (barrier, done) = (barrier.clone(), done.clone());
+                async move {
+                    barrier.wait().await;
+                    *done.lock().map_err(|e| e.to_string())? += 1;
+                    Ok(None)
+                }
+            }))
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while *done.lock().unwrap_or_else(|p| p.into_inner()) < 4 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "passes ran one at a time"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        q.shut_down();
+        assert!(workers.await.is_ok());
+    }
+
     #[tokio::test]
     async fn process_retries_failures_until_success() {
         let q = WorkQueue::new();
         q.add("k");
-        let calls = Arc::new(Mutex::new(0));
-        let worker = {
-            let (q, calls) = (q.clone(), calls.clone());
-            tokio::spawn(process(q, "test", move |_k: &str| {
-                let calls = calls.clone();
-                async move {
-                    let mut n = calls.lock().map_err(|e| e.to_string())?;
-                    *n += 1;
-                    if *n < 3 {
-                        Err("not yet".to_string())
-                    } else {
-                        Ok(None)
-                    }
-                }
-            }))
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while *calls.lock().unwrap_or_else(|p| p.into_inner()) < 3 {
-            assert!(tokio::time::Instant::now() < deadline, "no retries");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (worker, calls) = counting_worker(&q, |n| {
+            if n < 3 {
+                Err("not yet".to_string())
+            } else {
+                Ok(None)
+            }
+        });
+        wait_for_passes(&calls, 3).await;
         q.shut_down();
         let _ = worker.await;
         assert_eq!(q.failures(&"k"), 0);

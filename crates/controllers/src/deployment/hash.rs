@@ -4,9 +4,25 @@
 //! so ReplicaSet names look like upstream's (`web-7d9c8b6f5`).
 //!
 //! Upstream feeds the template to FNV as a Go `spew` dump of the struct; k1s
-//! feeds it a canonical JSON rendering (keys sorted), so the same template
-//! hashes to a value of the same shape but not the same digits.
+//! feeds it a canonical JSON rendering, so the same template hashes to a
+//! value of the same shape but not the same digits.
+//!
+//! The digits depend on the template's content only, so a restarted or
+//! upgraded k1s names ReplicaSets as before:
+//! - object keys are sorted before hashing: serde_json keeps insertion
+//!   order here (`preserve_order`), and that order depends on who wrote the
+//!   object (kubectl, a k8s-openapi struct, a merge patch, a serde upgrade);
+//! - the template is first normalized the way `EqualIgnoreHash` compares
+//!   templates (null, empty lists and empty label maps count as absent), so
+//!   templates the controller treats as equal hash alike;
+//! - nothing process-specific goes in (no HashMap order, no random seed).
+//!
+//! A test pins the digits. Should the rendering ever change, only
+//! ReplicaSets created afterwards get other names: existing ones are found
+//! by template equality (`FindNewReplicaSet`), never by hash, so an upgrade
+//! starts no rollout.
 
+use super::util::semantic;
 use serde_json::Value;
 
 /// `rand.SafeEncodeString`'s alphabet: no vowels, no look-alikes.
@@ -65,7 +81,7 @@ pub fn canonical(v: &Value, out: &mut String) {
 /// The pod-template-hash label value for `template` (`ComputeHash`).
 pub fn compute_hash(template: &Value, collision_count: Option<i64>) -> String {
     let mut text = String::new();
-    canonical(template, &mut text);
+    canonical(&semantic(template), &mut text);
     let mut h = fnv32a(text.as_bytes(), FNV_OFFSET);
     if let Some(c) = collision_count {
         // Eight bytes, the low four holding the count (little-endian), as upstream.
@@ -106,6 +122,27 @@ mod tests {
         assert_ne!(compute_hash(&a, Some(1)), compute_hash(&a, Some(2)));
         let c = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx:1.17"}]}});
         assert_ne!(h, compute_hash(&c, None));
+    }
+
+    #[test]
+    fn the_digits_are_pinned() {
+        // Changing these renames every ReplicaSet created afterwards: only
+        // on purpose (see the module comment).
+        let t = json!({"metadata": {"labels": {"app": "web"}},
+                       "spec": {"containers": [{"name": "nginx", "image": "nginx:1.22",
+                                                "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}});
+        assert_eq!(compute_hash(&t, None), "8549ddf487");
+        assert_eq!(compute_hash(&t, Some(1)), "546648c9c4");
+    }
+
+    #[test]
+    fn representations_of_one_template_hash_alike() {
+        let plain = json!({"metadata": {"labels": {"app": "web"}},
+                           "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}});
+        // kubectl sends `creationTimestamp: null`; empty lists and maps mean absent.
+        let noisy = json!({"spec": {"volumes": [], "containers": [{"image": "nginx", "name": "nginx", "env": null}]},
+                           "metadata": {"creationTimestamp": null, "annotations": {}, "labels": {"app": "web"}}});
+        assert_eq!(compute_hash(&plain, None), compute_hash(&noisy, None));
     }
 
     #[test]

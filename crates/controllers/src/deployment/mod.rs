@@ -13,7 +13,8 @@ use crate::cache::{key_of, Informer, ObjKey};
 use crate::events::{ObjectRef, Recorder};
 use crate::owner::{self, claim, controller_of, controller_uid, Claim};
 use crate::replicaset::write_options;
-use crate::workqueue::{process, SyncResult, WorkQueue};
+use crate::workload;
+use crate::workqueue::{process_concurrently, SyncResult, WorkQueue};
 use k1s_api::resource::lookup;
 use k1s_api::selector::LabelSelector;
 use k1s_api::ResourceInfo;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const COMPONENT: &str = "deployment-controller";
+/// Deployments synced at once (`--concurrent-deployment-syncs`).
+const WORKERS: usize = 5;
 
 /// What the Deployment controller keeps of a pod: its owner and phase
 /// (for Recreate's "old pods still running").
@@ -68,22 +71,7 @@ pub async fn run(api: Api) {
     let rss = Informer::new(rs_r, None);
     let pods = Informer::new(pod_r, Some(pod_phase_only));
     let queue: WorkQueue<ObjKey> = WorkQueue::new();
-    {
-        let queue = queue.clone();
-        deployments.on_change(Box::new(move |_old, new| {
-            if let Some(d) = new {
-                queue.add(key_of(d));
-            }
-        }));
-    }
-    {
-        let (queue, deployments) = (queue.clone(), deployments.clone());
-        rss.on_change(Box::new(move |old, new| {
-            for key in deployments_for_rs_change(&deployments, old, new) {
-                queue.add(key);
-            }
-        }));
-    }
+    workload::queue_changes(&queue, &deployments, &rss, "Deployment");
     {
         let (queue, deployments, rss) = (queue.clone(), deployments.clone(), rss.clone());
         pods.on_change(Box::new(move |old, new| {
@@ -95,13 +83,7 @@ pub async fn run(api: Api) {
             }
         }));
     }
-    let store = api.store().clone();
-    tokio::spawn(deployments.clone().run(store.clone()));
-    tokio::spawn(rss.clone().run(store.clone()));
-    tokio::spawn(pods.clone().run(store));
-    deployments.wait_synced().await;
-    rss.wait_synced().await;
-    pods.wait_synced().await;
+    Informer::start_all(api.store(), &[&deployments, &rss, &pods]).await;
     let ctl = Arc::new(Controller {
         recorder: Recorder::new(api.clone(), COMPONENT),
         api,
@@ -111,48 +93,11 @@ pub async fn run(api: Api) {
         rss,
         pods,
     });
-    process(queue, COMPONENT, move |key| {
+    process_concurrently(queue, COMPONENT, WORKERS, move |key| {
         let ctl = ctl.clone();
         async move { ctl.sync(key).await }
     })
     .await;
-}
-
-/// The Deployments a ReplicaSet change concerns: its old and new
-/// controllers, and for an orphan every Deployment that may adopt it.
-fn deployments_for_rs_change(
-    deployments: &Informer,
-    old: Option<&Value>,
-    new: Option<&Value>,
-) -> Vec<ObjKey> {
-    let mut keys: Vec<ObjKey> = Vec::new();
-    for rs in [old, new].into_iter().flatten() {
-        if let Some(c) = controller_of(rs).filter(|c| c["kind"] == "Deployment") {
-            let key = (
-                owner::namespace(rs).to_string(),
-                c["name"].as_str().unwrap_or("").to_string(),
-            );
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-    }
-    if let Some(rs) = new {
-        let labels_changed =
-            old.is_none_or(|o| o["metadata"]["labels"] != rs["metadata"]["labels"]);
-        let owner_changed = old.is_none_or(|o| controller_of(o) != controller_of(rs));
-        if controller_of(rs).is_none() && (labels_changed || owner_changed) {
-            for d in deployments.list(Some(owner::namespace(rs))) {
-                let matches = LabelSelector::from_json(&d["spec"]["selector"])
-                    .is_ok_and(|s| !s.is_everything() && s.matches_object(rs));
-                let key = key_of(&d);
-                if matches && !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
-    }
-    keys
 }
 
 /// The Recreate Deployment whose ReplicaSet controlled `pod`.
@@ -208,7 +153,7 @@ impl Controller {
                 Claim::Own => owned.push(rs),
                 Claim::Adopt => {
                     if adoptable.is_none() {
-                        adoptable = Some(self.can_adopt(d));
+                        adoptable = Some(workload::can_adopt(&self.api, self.d_r, d));
                     }
                     if adoptable == Some(true) {
                         let adopted = owner::with_owner(
@@ -228,16 +173,6 @@ impl Controller {
             }
         }
         Ok(owned)
-    }
-
-    fn can_adopt(&self, d: &Value) -> bool {
-        match self
-            .api
-            .get(self.d_r, Some(owner::namespace(d)), owner::name(d))
-        {
-            Ok(fresh) => owner::uid(&fresh) == owner::uid(d) && !owner::is_deleting(&fresh),
-            Err(_) => false,
-        }
     }
 
     /// Writes a ReplicaSet whose ownerReferences changed; `None` when it
@@ -434,35 +369,6 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replica_set_changes_reach_their_deployments() {
-        let deployments = Informer::new(lookup("apps", "deployments").expect("deployments"), None);
-        let d = |name: &str, app: &str, rv: u64| {
-            json!({"metadata": {"name": name, "namespace": "default", "uid": format!("u-{name}"), "resourceVersion": rv.to_string()},
-                   "spec": {"selector": {"matchLabels": {"app": app}}}})
-        };
-        deployments.observe(&d("web", "web", 1));
-        deployments.observe(&d("db", "db", 2));
-        let owned = json!({"metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web"},
-            "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "u-web", "controller": true}]}});
-        let k = |n: &str| ("default".to_string(), n.to_string());
-        assert_eq!(
-            deployments_for_rs_change(&deployments, None, Some(&owned)),
-            vec![k("web")]
-        );
-        let orphan = json!({"metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web"}}});
-        assert_eq!(
-            deployments_for_rs_change(&deployments, Some(&owned), Some(&orphan)),
-            vec![k("web")]
-        );
-        let other =
-            json!({"metadata": {"name": "x", "namespace": "default", "labels": {"app": "db"}}});
-        assert_eq!(
-            deployments_for_rs_change(&deployments, None, Some(&other)),
-            vec![k("db")]
-        );
-    }
 
     #[test]
     fn pod_deletions_wake_recreate_deployments() {

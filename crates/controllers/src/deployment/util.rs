@@ -300,7 +300,7 @@ pub fn set_new_rs_annotations(d: &Value, rs: &mut Value, new_revision: i64, exis
 
 /// Normalizes a pod template for semantic comparison: nulls, empty lists
 /// and empty maps are the same as absent (apimachinery's Semantic.DeepEqual).
-fn semantic(v: &Value) -> Value {
+pub(crate) fn semantic(v: &Value) -> Value {
     const MAPS: &[&str] = &[
         "labels",
         "annotations",

@@ -5,7 +5,7 @@
 use crate::owner::{controller_ref, is_deleting};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::HashMap;
 
 const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
@@ -91,16 +91,8 @@ fn max_restarts(pod: &Value) -> i64 {
         .unwrap_or(0)
 }
 
-/// `afterOrZero`: a missing time sorts first, otherwise the later one.
-fn after_or_zero(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
-    match (a, b) {
-        (None, _) | (_, None) => a.is_none(),
-        (Some(a), Some(b)) => a > b,
-    }
-}
-
 /// log2 of the age in nanoseconds, -1 for no age: pods whose ages are within
-/// the same power of two count as equally old.
+/// the same power of two count as equally old (LogarithmicScaleDown).
 fn log_rank(t: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     let d = (now - t).num_nanoseconds().unwrap_or(i64::MAX);
     if d > 0 {
@@ -110,82 +102,61 @@ fn log_rank(t: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     }
 }
 
-/// Compares times the way upstream does with LogarithmicScaleDown: newer
-/// (by power-of-two age bucket) first, then by uid for a stable random order.
-fn time_less(
-    a: Option<DateTime<Utc>>,
-    b: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    uid_a: &str,
-    uid_b: &str,
-) -> bool {
-    match (a, b) {
-        (Some(ta), Some(tb)) => {
-            let diff = log_rank(ta, now) - log_rank(tb, now);
-            if diff == 0 {
-                uid_a < uid_b
-            } else {
-                diff < 0
-            }
-        }
-        _ => after_or_zero(a, b),
-    }
+/// The age bucket of a time for the deletion order: newer first, and a
+/// missing time first of all (upstream's `afterOrZero`).
+fn age_bucket(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i64 {
+    t.map_or(i64::MIN, |t| log_rank(t, now))
 }
 
-/// One pod with its rank (active related pods on its node).
-pub struct Ranked<'a> {
-    pub pod: &'a Value,
-    pub rank: usize,
+/// Where a pod stands in the order a ReplicaSet deletes pods: smaller
+/// first. The fields are `ActivePodsWithRanks.Less`'s rules in order.
+///
+/// Upstream compares pairs, and its pair rule for ready times is not
+/// transitive (times in the same power-of-two bucket are decided by uid,
+/// equal times fall through to the next rules), which Go's sort tolerates
+/// and Rust's sort rejects with a panic. One key per pod is a total order
+/// that keeps every rule; within an age bucket the later rules and then
+/// the uid decide.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeleteKey<'a> {
+    /// 1. Unassigned before assigned.
+    assigned: bool,
+    /// 2. Pending < Unknown < Running.
+    phase: i32,
+    /// 3. Not ready before ready.
+    ready: bool,
+    /// 4. Lower pod-deletion-cost first.
+    cost: i64,
+    /// 5. Doubled up (more related pods on its node) first.
+    crowding: Reverse<usize>,
+    /// 6. Ready for less time first (only ready pods have one).
+    ready_age: i64,
+    /// 7. More container restarts first.
+    restarts: Reverse<i64>,
+    /// 8. Newer first.
+    age: i64,
+    /// A stable, arbitrary order for the rest.
+    uid: &'a str,
 }
 
-/// `ActivePodsWithRanks.Less`: whether `a` should be deleted before `b`.
-pub fn delete_first(a: &Ranked, b: &Ranked, now: DateTime<Utc>) -> bool {
-    let (pa, pb) = (a.pod, b.pod);
-    // 1. Unassigned < assigned.
-    let (na, nb) = (node_name(pa), node_name(pb));
-    if na != nb && (na.is_empty() || nb.is_empty()) {
-        return na.is_empty();
+/// The deletion key of `pod` with `crowding` active related pods on its node.
+pub fn delete_key(pod: &Value, crowding: usize, now: DateTime<Utc>) -> DeleteKey<'_> {
+    let ready = is_ready(pod);
+    DeleteKey {
+        assigned: !node_name(pod).is_empty(),
+        phase: phase_ordinal(pod),
+        ready,
+        cost: deletion_cost(pod),
+        crowding: Reverse(crowding),
+        ready_age: if ready {
+            age_bucket(ready_time(pod), now)
+        } else {
+            0
+        },
+        restarts: Reverse(max_restarts(pod)),
+        age: age_bucket(parse_time(&pod["metadata"]["creationTimestamp"]), now),
+        uid: pod["metadata"]["uid"].as_str().unwrap_or(""),
     }
-    // 2. Pending < Unknown < Running.
-    if phase_ordinal(pa) != phase_ordinal(pb) {
-        return phase_ordinal(pa) < phase_ordinal(pb);
-    }
-    // 3. Not ready < ready.
-    if is_ready(pa) != is_ready(pb) {
-        return !is_ready(pa);
-    }
-    // 4. Lower pod-deletion-cost first.
-    if deletion_cost(pa) != deletion_cost(pb) {
-        return deletion_cost(pa) < deletion_cost(pb);
-    }
-    // 5. Doubled up (more related pods on the node) first.
-    if a.rank != b.rank {
-        return a.rank > b.rank;
-    }
-    let (ua, ub) = (
-        pa["metadata"]["uid"].as_str().unwrap_or(""),
-        pb["metadata"]["uid"].as_str().unwrap_or(""),
-    );
-    // 6. Ready for less time first.
-    if is_ready(pa) && is_ready(pb) {
-        let (ra, rb) = (ready_time(pa), ready_time(pb));
-        if ra != rb {
-            return time_less(ra, rb, now, ua, ub);
-        }
-    }
-    // 7. More container restarts first.
-    if max_restarts(pa) != max_restarts(pb) {
-        return max_restarts(pa) > max_restarts(pb);
-    }
-    // 8. Newer first.
-    let (ca, cb) = (
-        parse_time(&pa["metadata"]["creationTimestamp"]),
-        parse_time(&pb["metadata"]["creationTimestamp"]),
-    );
-    if ca != cb {
-        return time_less(ca, cb, now, ua, ub);
-    }
-    false
 }
 
 /// The `diff` pods to delete from `pods`, preferring those upstream would:
@@ -205,23 +176,30 @@ pub fn pods_to_delete<'a>(
     for p in related.iter().filter(|p| is_active(p)) {
         *on_node.entry(node_name(p)).or_default() += 1;
     }
-    let mut ranked: Vec<Ranked> = pods
+    let mut keyed: Vec<(DeleteKey<'a>, &'a Value)> = pods
         .iter()
-        .map(|p| Ranked {
-            pod: p,
-            rank: on_node.get(node_name(p)).copied().unwrap_or(0),
+        .map(|p| {
+            let crowding = on_node.get(node_name(p)).copied().unwrap_or(0);
+            (delete_key(p, crowding, now), *p)
         })
         .collect();
-    ranked.sort_by(|a, b| {
-        if delete_first(a, b, now) {
-            Ordering::Less
-        } else if delete_first(b, a, now) {
-            Ordering::Greater
-        } else {
-            Ordering::Equal
-        }
-    });
-    ranked.into_iter().take(diff).map(|r| r.pod).collect()
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().take(diff).map(|(_, p)| p).collect()
+}
+
+/// The batch sizes in which `count` pods are created (`slowStartBatch`):
+/// `initial` first, then twice the last, the rest in the final batch. A
+/// template that cannot work fails once, not `count` times.
+pub fn slow_start_batches(count: usize, initial: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut left = count;
+    let mut size = initial.max(1).min(left);
+    while size > 0 {
+        sizes.push(size);
+        left -= size;
+        size = (2 * size).min(left);
+    }
+    sizes
 }
 
 /// The pod a ReplicaSet creates (`GetPodFromTemplate`): the template's
@@ -402,6 +380,63 @@ mod tests {
             },
         ]);
         assert_eq!(got, vec!["b", "a"]);
+    }
+
+    #[test]
+    fn many_pods_ready_in_the_same_seconds_sort_in_one_order() {
+        // A rollout's pods: ready and created within a few seconds of each
+        // other, so their ages share buckets and often equal times. The pair
+        // rule upstream uses is not transitive here; the order must be one
+        // order whatever the input order (and must not panic).
+        let ready = [
+            "2026-01-01T11:59:58Z",
+            "2026-01-01T11:59:57Z",
+            "2026-01-01T11:59:59Z",
+        ];
+        let created = ["2026-01-01T11:59:56Z", "2026-01-01T11:59:55Z"];
+        let pods: Vec<Value> = (0..63u64)
+            .map(|i| {
+                let mut v = pod(&P {
+                    ready: Some(ready[(i % 3) as usize]),
+                    created: created[(i % 2) as usize],
+                    ..p("x")
+                });
+                // Uids in an order unrelated to the times.
+                v["metadata"]["uid"] =
+                    json!(format!("{:016x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+                v["metadata"]["name"] = json!(format!("p{i}"));
+                v
+            })
+            .collect();
+        let forward: Vec<&Value> = pods.iter().collect();
+        let backward: Vec<&Value> = pods.iter().rev().collect();
+        let names = |v: Vec<&Value>| -> Vec<String> {
+            v.iter()
+                .map(|p| p["metadata"]["name"].to_string())
+                .collect()
+        };
+        for diff in [1, 13, 25, 38, 62] {
+            let a = names(pods_to_delete(&forward, &forward, diff, now()));
+            let b = names(pods_to_delete(&backward, &backward, diff, now()));
+            assert_eq!(a, b, "diff {diff}");
+            assert_eq!(a.len(), diff);
+        }
+        // The most recently ready bucket goes first: 1-2 s (bucket 30) before 3 s (31).
+        let first = pods_to_delete(&forward, &forward, 1, now())[0];
+        assert_ne!(
+            first["status"]["conditions"][0]["lastTransitionTime"],
+            "2026-01-01T11:59:57Z"
+        );
+    }
+
+    #[test]
+    fn creates_start_slow_and_double() {
+        assert_eq!(slow_start_batches(50, 1), [1, 2, 4, 8, 16, 19]);
+        assert_eq!(slow_start_batches(3, 1), [1, 2]);
+        assert_eq!(slow_start_batches(1, 1), [1]);
+        assert_eq!(slow_start_batches(10, 4), [4, 6]);
+        assert!(slow_start_batches(0, 1).is_empty());
+        assert_eq!(slow_start_batches(500, 1).iter().sum::<usize>(), 500);
     }
 
     #[test]

@@ -228,13 +228,7 @@ async fn adoptable(ctx: &Context) -> HashMap<String, Vec<worker::Adopted>> {
 
 /// Ids of the containers the runtime has for pod `uid`.
 pub(crate) fn containers_of(runtime: &Runtime, uid: &str) -> Vec<String> {
-    runtime
-        .list()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c.config.pod_uid == uid)
-        .map(|c| c.id)
-        .collect()
+    runtime.ids_of_pod(uid).unwrap_or_default()
 }
 
 pub(crate) async fn remove_container(runtime: &Runtime, id: &str) {

@@ -537,6 +537,9 @@ impl Worker {
                     format!("Started container {name}"),
                 );
                 let slot = &mut self.slots[i];
+                // The wait it had (back-off, a retry) is over: a past
+                // wake-up time would spin the worker's loop.
+                slot.not_before = None;
                 slot.record.state = Phase::Running {
                     id: started.id.clone(),
                     started_at: super::k8s_time(&started.started_at),

@@ -423,8 +423,32 @@ impl Runtime {
     }
 
     /// Every bundle with its config and state, for adopting containers
-    /// after a restart.
+    /// after a restart. Judging a state records the exit of a container
+    /// whose shim is gone, so this is for when nothing is being started.
     pub fn list(&self) -> io::Result<Vec<ContainerInfo>> {
+        let mut out = Vec::new();
+        for (id, bundle, config) in self.configured_bundles()? {
+            let state = bundle_state(&bundle)?;
+            out.push(ContainerInfo { id, config, state });
+        }
+        Ok(out)
+    }
+
+    /// The ids of pod `pod_uid`'s containers, from their configs alone.
+    /// Unlike [`Runtime::list`] it judges no state, so it never takes a
+    /// container another pod is starting right now (config written, shim
+    /// not yet up) for one whose shim died.
+    pub fn ids_of_pod(&self, pod_uid: &str) -> io::Result<Vec<String>> {
+        Ok(self
+            .configured_bundles()?
+            .into_iter()
+            .filter(|(_, _, config)| config.pod_uid == pod_uid)
+            .map(|(id, _, _)| id)
+            .collect())
+    }
+
+    /// Every bundle that has a config, by id.
+    fn configured_bundles(&self) -> io::Result<Vec<(String, Bundle, ContainerConfig)>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.containers)? {
             let entry = entry?;
@@ -433,21 +457,14 @@ impl Runtime {
                 continue;
             }
             let bundle = Bundle::new(entry.path());
-            let config = match bundle.read_config() {
-                Ok(c) => c,
+            match bundle.read_config() {
+                Ok(config) => out.push((name, bundle, config)),
                 Err(e) => {
-                    tracing::debug!(id = name, error = %e, "skipping bundle without config");
-                    continue;
+                    tracing::debug!(id = name, error = %e, "skipping bundle without config")
                 }
-            };
-            let state = bundle_state(&bundle)?;
-            out.push(ContainerInfo {
-                id: name,
-                config,
-                state,
-            });
+            }
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -720,6 +737,28 @@ mod tests {
         assert_eq!(
             StartError::internal("boom").to_string(),
             "failed to start container: boom"
+        );
+    }
+
+    #[test]
+    fn listing_a_pods_containers_leaves_a_starting_one_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(dir.path(), PathBuf::from("/nonexistent")).unwrap();
+        // A container of another pod between its config and its shim.
+        let starting = Bundle::new(rt.containers.join("a".repeat(64)));
+        let other = ContainerConfig {
+            pod_uid: "uid-2".into(),
+            ..ContainerConfig::example()
+        };
+        create_bundle(&starting, &other).unwrap();
+        let mine = Bundle::new(rt.containers.join("b".repeat(64)));
+        create_bundle(&mine, &ContainerConfig::example()).unwrap();
+        assert_eq!(rt.ids_of_pod("uid-1").unwrap(), vec!["b".repeat(64)]);
+        assert_eq!(rt.ids_of_pod("uid-2").unwrap(), vec!["a".repeat(64)]);
+        assert_eq!(
+            starting.read_exit().unwrap(),
+            None,
+            "nothing judged it exited"
         );
     }
 
