@@ -40,7 +40,7 @@ pub struct Args {
     /// Skip the Service allocator test.
     #[arg(long)]
     pub skip_services: bool,
-    /// Skip the pod test (it builds its offline busybox image from the host's /bin/busybox).
+    /// Skip the tests that run pods (pods, deploy: they build their offline busybox image from the host's /bin/busybox).
     #[arg(long)]
     pub skip_pods: bool,
     /// Run only these scenarios (start-up and idle RSS always run); repeat or comma-separate.
@@ -49,6 +49,9 @@ pub struct Args {
     /// Pods for the pod test, created one at a time (at most 200: the node's /24 pod CIDR).
     #[arg(long, default_value_t = 50)]
     pub pods: usize,
+    /// Replicas of the Deployment scenario (at most 160: a rollout surges 25% above them in a /24).
+    #[arg(long, default_value_t = 50)]
+    pub replicas: usize,
     /// Negotiate HTTP/2 (one multiplexed connection, like client-go) instead of HTTP/1.1 keep-alive.
     #[arg(long)]
     pub http2: bool,
@@ -74,6 +77,13 @@ pub enum Scenario {
     Watch,
     /// Service creates and the allocators.
     Services,
+    /// A Deployment scaled up from nothing, then rolled to a new template.
+    Deploy,
+    /// Cluster DNS under dnsperf, against Knot (skipped without dnsperf and knotd).
+    Dns,
+    /// The Service proxy with `--objects` Services programmed (only with
+    /// `--only`: it wants the cluster to itself).
+    Dataplane,
 }
 
 /// Resolved sizes of one run.
@@ -89,6 +99,7 @@ pub struct Config {
     /// The scenarios to run, from `--only` and the `--skip-*` flags.
     pub scenarios: Vec<Scenario>,
     pub pods: usize,
+    pub replicas: usize,
     pub http2: bool,
     pub client_threads: usize,
     pub timeout: Duration,
@@ -111,16 +122,20 @@ impl Config {
             // so the RSS they add is not hidden in memory freed by earlier tests.
             scenarios: [
                 Scenario::Pods,
+                Scenario::Deploy,
                 Scenario::Load,
                 Scenario::Watch,
                 Scenario::Services,
+                Scenario::Dns,
+                Scenario::Dataplane,
             ]
             .into_iter()
-            .filter(|s| a.only.is_empty() || a.only.contains(s))
+            .filter(|s| a.only.contains(s) || (a.only.is_empty() && *s != Scenario::Dataplane))
             .filter(|s| !(a.skip_services && *s == Scenario::Services))
-            .filter(|s| !(a.skip_pods && *s == Scenario::Pods))
+            .filter(|s| !(a.skip_pods && matches!(s, Scenario::Pods | Scenario::Deploy)))
             .collect(),
             pods: a.pods.clamp(1, 200),
+            replicas: a.replicas.clamp(1, 160),
             http2: a.http2,
             client_threads: a.client_threads.max(1),
             timeout: Duration::from_secs(a.timeout.max(1)),
@@ -169,9 +184,12 @@ mod tests {
     fn scenario_selection() {
         use Scenario::*;
         let cases: &[(&[&str], &[Scenario])] = &[
-            (&[], &[Pods, Load, Watch, Services]),
-            (&["--skip-services"], &[Pods, Load, Watch]),
-            (&["--skip-pods"], &[Load, Watch, Services]),
+            (&[], &[Pods, Deploy, Load, Watch, Services, Dns]),
+            (&["--skip-services"], &[Pods, Deploy, Load, Watch, Dns]),
+            (&["--skip-pods"], &[Load, Watch, Services, Dns]),
+            (&["--only", "dns"], &[Dns]),
+            (&["--only", "dataplane"], &[Dataplane]),
+            (&["--only", "deploy"], &[Deploy]),
             (&["--only", "pods"], &[Pods]),
             (&["--only", "load,pods"], &[Pods, Load]),
             (
@@ -187,5 +205,7 @@ mod tests {
         assert_eq!(parse(&[]).pods, 50);
         assert_eq!(parse(&["--pods", "0"]).pods, 1);
         assert_eq!(parse(&["--pods", "1000"]).pods, 200);
+        assert_eq!(parse(&[]).replicas, 50);
+        assert_eq!(parse(&["--replicas", "500"]).replicas, 160);
     }
 }

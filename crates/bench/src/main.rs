@@ -42,7 +42,7 @@ fn bench_thread(
         .context("building the client runtime")?;
     let mut report = Report::default();
     let data_dir = work.join("data");
-    if cfg.runs(config::Scenario::Pods) {
+    if cfg.runs(config::Scenario::Pods) || cfg.runs(config::Scenario::Deploy) {
         scenarios::pods::prepare_image(work, &data_dir)?;
     }
     let mut k1s = K1s::spawn(k1s_bin, &ns.path(), &data_dir, &work.join("k1s.log"))?;

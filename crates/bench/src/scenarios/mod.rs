@@ -1,5 +1,8 @@
 //! The measurements, in the order they run, each adding rows to the report.
 
+pub mod dataplane;
+pub mod deploy;
+pub mod dns;
 pub mod load;
 pub mod pods;
 pub mod services;
@@ -82,6 +85,16 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
         eprintln!("pods: {} created one at a time, then deleted ...", cfg.pods);
         let run = pods::measure(&client, k1s, cfg.pods).await?;
         pods::push_rows(&run, report);
+    }
+
+    if cfg.runs(Scenario::Deploy) {
+        eprintln!(
+            "deploy: {} single pods, then a Deployment of {} replicas and a rolling update ...",
+            deploy::PROBES,
+            cfg.replicas
+        );
+        let run = deploy::measure(&client, k1s, cfg.replicas).await?;
+        deploy::push_rows(&run, report);
     }
 
     if cfg.runs(Scenario::Load) {
@@ -312,6 +325,19 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
                 services::bucket_table(&buckets)
             ),
         );
+    }
+
+    if cfg.runs(Scenario::Dns) {
+        eprintln!(
+            "dns: {} Services, dnsperf against k1s and Knot ...",
+            dns::SERVICES
+        );
+        dns::run(&client, k1s, cfg.concurrency, report).await?;
+    }
+
+    if cfg.runs(Scenario::Dataplane) {
+        let run = dataplane::measure(&client, k1s, cfg.objects).await?;
+        dataplane::push_rows(&run, report);
     }
 
     let end = procfs::sample(k1s.pid)?;

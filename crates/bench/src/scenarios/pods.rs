@@ -142,7 +142,7 @@ async fn read_stream(mut resp: reqwest::Response, tx: mpsc::UnboundedSender<Seen
     }
 }
 
-async fn wait_node_ready(client: &Client) -> anyhow::Result<()> {
+pub(crate) async fn wait_node_ready(client: &Client) -> anyhow::Result<()> {
     let path = format!("/api/v1/nodes/{}", crate::server::NODE_NAME);
     let deadline = Instant::now() + NODE_LIMIT;
     loop {
