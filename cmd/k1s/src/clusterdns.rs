@@ -72,16 +72,28 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
     );
     updater.set_synced();
 
+    // Watch events go to one thread that folds whatever queued up while it
+    // was rebuilding into the next zone version: a burst of changes (10,000
+    // Services being created) costs a few rebuilds, not one per event, and
+    // no rebuild runs on the runtime that serves the API.
+    let (changes, queued) = std::sync::mpsc::channel::<(Kind, Key)>();
+    {
+        let (api, updater) = (api.clone(), updater.clone());
+        std::thread::Builder::new()
+            .name("dns-zone".into())
+            .spawn(move || publish_changes(&api, &updater, &queued))?;
+    }
     for (group, plural, kind) in WATCHED {
         let Some(r) = lookup(group, plural) else {
             continue;
         };
-        let (api, updater, kind) = (api.clone(), updater.clone(), *kind);
+        let (changes, kind) = (changes.clone(), *kind);
         tokio::spawn(k1s_controllers::informer::run(
             api.store().clone(),
             r.storage_prefix(),
             move |key| {
-                apply(&api, &updater, kind, &key);
+                // Fails only when the zone thread is gone, with the process.
+                let _ = changes.send((kind, key));
                 async {}
             },
         ));
@@ -97,13 +109,36 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Feeds one changed object (or its deletion) to the zone.
-fn apply(api: &Api, updater: &ZoneUpdater, kind: Kind, key: &Key) {
-    let current = api
-        .store()
+/// Applies queued changes until every sender is gone: each round takes all
+/// that is waiting, reads those objects as they are now (a deletion reads
+/// as none) and publishes them as one zone version.
+fn publish_changes(
+    api: &Api,
+    updater: &ZoneUpdater,
+    queued: &std::sync::mpsc::Receiver<(Kind, Key)>,
+) {
+    while let Ok(first) = queued.recv() {
+        let mut keys: Vec<(Kind, Key)> = vec![first];
+        keys.extend(queued.try_iter());
+        keys.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
+        keys.dedup();
+        let current: Vec<Option<Value>> = keys.iter().map(|(_, key)| read(api, key)).collect();
+        updater.apply_many(keys.iter().zip(&current).map(|((kind, key), obj)| {
+            (
+                *kind,
+                key.namespace.as_str(),
+                key.name.as_str(),
+                obj.as_ref(),
+            )
+        }));
+    }
+}
+
+/// The object under `key` now, or None when it is gone.
+fn read(api: &Api, key: &Key) -> Option<Value> {
+    api.store()
         .get(key)
         .ok()
         .flatten()
-        .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok());
-    updater.apply(kind, &key.namespace, &key.name, current.as_ref());
+        .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
 }
