@@ -444,14 +444,7 @@ fn leftovers(c: &Cluster) -> (usize, usize, usize) {
     let netns = std::fs::read_dir(c.data_dir().join("netns"))
         .map(|d| d.count())
         .unwrap_or(0);
-    let links = std::process::Command::new("ip")
-        .args(["-n", &c.netns, "-o", "link", "show", "type", "veth"])
-        .output()
-        .expect("ip link");
-    let veths = String::from_utf8_lossy(&links.stdout)
-        .lines()
-        .filter(|l| !l.contains("eth0"))
-        .count();
+    let veths = c.pod_veths().len();
     let data = c.data_dir().to_string_lossy().into_owned();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()

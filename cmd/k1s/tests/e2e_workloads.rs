@@ -652,16 +652,7 @@ fn dir_names(dir: &std::path::Path) -> BTreeSet<String> {
 }
 
 fn node_state(c: &Cluster) -> NodeState {
-    let links = std::process::Command::new("ip")
-        .args(["-n", &c.netns, "-o", "link", "show", "type", "veth"])
-        .output()
-        .expect("ip link");
-    // `-o` ends each link's line with `alias <pod uid>`.
-    let veths = String::from_utf8_lossy(&links.stdout)
-        .lines()
-        .filter_map(|l| l.split("alias ").nth(1))
-        .map(|a| a.trim().to_string())
-        .collect();
+    let veths = c.pod_veths();
     let bundles = c.data_dir().join("containers");
     let marker = bundles.to_string_lossy().into_owned();
     let shims = std::fs::read_dir("/proc")

@@ -171,6 +171,26 @@ impl Cluster {
         self.dir.path().join("data")
     }
 
+    /// The pods' veths in the cluster's namespace (every veth but the
+    /// test's own `eth0` pair), each by its alias — the pod uid k1s sets —
+    /// or by its name when it has none.
+    pub fn pod_veths(&self) -> std::collections::BTreeSet<String> {
+        let links =
+            run(Command::new("ip").args(["-n", &self.netns, "-o", "link", "show", "type", "veth"]));
+        String::from_utf8_lossy(&links.stdout)
+            .lines()
+            .filter_map(|line| {
+                // `5: vethab12@if2: <...> ... alias <pod uid>`
+                let name = line.split(": ").nth(1)?.split('@').next()?;
+                if name.starts_with("eth0") {
+                    return None;
+                }
+                let alias = line.split("alias ").nth(1).map(str::trim);
+                Some(alias.unwrap_or(name).to_string())
+            })
+            .collect()
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.data_dir().join("kubeconfig.yaml")
     }
