@@ -101,6 +101,12 @@ impl Handler {
             reply.authority.iter(),
             reply.additionals.iter(),
         );
+        // Counted before the reply leaves: a client holding its answer
+        // finds it in /metrics already.
+        let took = start.elapsed();
+        self.shared
+            .metrics
+            .response(reply.rcode, reply.plugin, took);
         let info = match handle.send_response(response).await {
             Ok(info) => info,
             Err(e) => {
@@ -114,10 +120,6 @@ impl Handler {
                 .into()
             }
         };
-        let took = start.elapsed();
-        self.shared
-            .metrics
-            .response(info.response_code, reply.plugin, took);
         if self.shared.config.log_queries {
             log_query(request, &info, took);
         }

@@ -260,12 +260,13 @@ impl Worker {
             let mut key = [0u8; KEY_MAX];
             if let Some(stored) = self.cache.get(wire::cache_key(q, &mut key)) {
                 wire::patch_reply(&stored.bytes, q, out);
-                if let Err(e) = self.socket.send_to(out, src) {
-                    tracing::debug!(error = %e, %src, "could not send a DNS response");
-                }
+                // Counted before sending, like the handler's replies.
                 let metrics = &self.shared.metrics;
                 metrics.request(false, client_ip(src).is_ipv6(), RecordType::from(q.qtype));
                 metrics.response(stored.rcode, 1, start.elapsed());
+                if let Err(e) = self.socket.send_to(out, src) {
+                    tracing::debug!(error = %e, %src, "could not send a DNS response");
+                }
                 return;
             }
         }
