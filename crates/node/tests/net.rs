@@ -185,14 +185,17 @@ fn nft_table() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// One ICMP echo from inside `from` to `to` (busybox-static's ping).
+/// An ICMP echo reply from `to` inside `from` (busybox-static's ping):
+/// one echo a second until the first reply, for at most 3 s, because a
+/// veth that was just (re)created may drop the first ARP while its carrier
+/// comes up.
 fn ping(from: &Path, to: Ipv4Addr) -> bool {
     let net = format!("--net={}", from.display());
     let out = run(Command::new("nsenter").arg(&net).args([
         "busybox",
         "ping",
         "-c1",
-        "-W1",
+        "-w3",
         &to.to_string(),
     ]));
     out.status.success()
