@@ -777,9 +777,15 @@ mod tests {
             Some("bare-all-7".to_string())
         );
         assert_eq!(in_wave("bare-all", &seen(Kind::Pod, "bare-all-x")), None);
-        assert_eq!(in_wave("bare-all", &seen(Kind::Pod, "bare-rolling-1")), None);
+        assert_eq!(
+            in_wave("bare-all", &seen(Kind::Pod, "bare-rolling-1")),
+            None
+        );
         assert_eq!(in_wave("bare", &seen(Kind::Pod, "bare-all-1")), None);
-        assert_eq!(in_wave("bare-all", &seen(Kind::ReplicaSet, "bare-all-1")), None);
+        assert_eq!(
+            in_wave("bare-all", &seen(Kind::ReplicaSet, "bare-all-1")),
+            None
+        );
     }
 
     #[test]
