@@ -189,7 +189,10 @@ pub async fn handle(
     let resp = match client.request(req).await {
         Ok(r) => r,
         Err(e) => {
-            let msg = format!("error trying to reach service: {e}");
+            let msg = format!(
+                "error trying to reach service: {}",
+                reach_error(&backend, &e)
+            );
             return Ok(error_response(&ApiError::service_unavailable(msg)));
         }
     };
@@ -207,9 +210,89 @@ pub async fn handle(
     }))
 }
 
+/// Why the backend could not be reached, worded as Go's dialer words it
+/// (kube-apiserver prints that error): "dial tcp 10.244.0.5:80: connect:
+/// connection refused".
+fn reach_error(backend: &str, err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        if let Some(errno) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return dial_error(backend, errno);
+        }
+        cause = c.source();
+    }
+    err.to_string()
+}
+
+/// Go's text for a failed TCP connect: its errno strings are the C
+/// library's in lower case, without Rust's " (os error N)".
+fn dial_error(backend: &str, errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let text = text.split(" (os error").next().unwrap_or_default();
+    let mut chars = text.chars();
+    let lowered: String = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    format!("dial tcp {backend}: connect: {lowered}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_errors_read_like_go_dial_errors() {
+        // Linux errno values.
+        const ECONNREFUSED: i32 = 111;
+        const EHOSTUNREACH: i32 = 113;
+        assert_eq!(
+            dial_error("10.244.0.5:80", ECONNREFUSED),
+            "dial tcp 10.244.0.5:80: connect: connection refused"
+        );
+        assert_eq!(
+            dial_error("10.244.0.5:80", EHOSTUNREACH),
+            "dial tcp 10.244.0.5:80: connect: no route to host"
+        );
+        let refused = std::io::Error::from_raw_os_error(ECONNREFUSED);
+        assert_eq!(
+            reach_error("10.96.0.20:80", &refused),
+            "dial tcp 10.96.0.20:80: connect: connection refused"
+        );
+        let other = std::io::Error::other("no answer");
+        assert_eq!(reach_error("10.96.0.20:80", &other), "no answer");
+    }
+
+    #[test]
+    fn refused_connections_are_found_behind_the_client_error() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // A port nobody listens on: bind, note it, close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let backend = format!("127.0.0.1:{port}");
+        let err = rt.block_on(async {
+            let client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build_http::<http_body_util::Full<Bytes>>();
+            let req = http::Request::get(format!("http://{backend}/"))
+                .body(http_body_util::Full::new(Bytes::new()))
+                .unwrap();
+            client.request(req).await.expect_err("nothing listens")
+        });
+        assert_eq!(
+            reach_error(&backend, &err),
+            format!("dial tcp {backend}: connect: connection refused")
+        );
+    }
 
     #[test]
     fn targets_parse_like_kube_apiserver() {
