@@ -3,15 +3,18 @@
 //! the proxy serves their ports there. A port already served by an older
 //! LoadBalancer Service leaves the newer one `<pending>` with a Warning
 //! Event saying why. Services with another `loadBalancerClass` are left to
-//! their controller.
+//! their controller. It keeps the LoadBalancer Services it serves in a
+//! cache fed by the Service watch and decides over those alone.
 
+use crate::cache::{metadata_only, Informer};
 use crate::events::{ObjectRef, Recorder};
-use crate::informer;
 use k1s_api::resource::lookup;
 use k1s_apiserver::{objects, Api, WriteOptions};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 /// The class this controller implements when a Service names one.
 pub const CLASS: &str = "k1s.io/servicelb";
@@ -112,24 +115,68 @@ pub fn status(decision: &Decision) -> Value {
     }
 }
 
+/// The LoadBalancer Services this controller serves, by `namespace/name`:
+/// the only ones a decision looks at (a node may hold thousands of others).
+pub type Served = BTreeMap<String, Value>;
+
+/// Pure: applies one Service change to `served` (`None`: deleted). A
+/// Service that is not ours (any more) leaves, freeing its ports for a
+/// pending one. Returns whether `served` changed.
+pub fn update(served: &mut Served, key: &str, svc: Option<Value>) -> bool {
+    match svc.filter(is_ours) {
+        Some(svc) => {
+            if served.get(key) == Some(&svc) {
+                return false;
+            }
+            served.insert(key.to_string(), svc);
+            true
+        }
+        None => served.remove(key).is_some(),
+    }
+}
+
+/// What the Service informer keeps: ours whole, the others as bare
+/// metadata (only their identity is needed, to notice they went away).
+fn lb_view(svc: Value) -> Value {
+    if is_ours(&svc) {
+        svc
+    } else {
+        metadata_only(svc)
+    }
+}
+
+fn lock(served: &Mutex<Served>) -> MutexGuard<'_, Served> {
+    served.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
     let Some(services) = lookup("", "services") else {
         return;
     };
-    let wake = informer::wake_on_changes(api.store(), &[services.storage_prefix()]);
+    let informer = Informer::new(services, Some(lb_view));
+    let served: Arc<Mutex<Served>> = Default::default();
+    let wake = Arc::new(Notify::new());
+    {
+        let (served, wake) = (served.clone(), wake.clone());
+        informer.on_change(Box::new(move |old, new| {
+            let Some(svc) = new.or(old) else {
+                return;
+            };
+            if update(&mut lock(&served), &key(svc), new.cloned()) {
+                wake.notify_one();
+            }
+        }));
+    }
+    Informer::start_all(api.store(), &[&informer]).await;
     let recorder = Recorder::new(api.clone(), "service-lb-controller");
     let mut warned: HashSet<(String, String)> = HashSet::new();
     loop {
         wake.notified().await;
-        let all = match informer::list_values(api.store(), &services.storage_prefix()) {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::error!("servicelb: listing Services: {e}");
-                continue;
-            }
-        };
-        let decisions = decide(&all, &node_ips);
-        for svc in all.iter().filter(|s| is_ours(s)) {
+        let ours: Vec<Value> = lock(&served).values().cloned().collect();
+        let decisions = decide(&ours, &node_ips);
+        // A Service that left may come back as a new one: warn it afresh.
+        warned.retain(|(k, _)| decisions.contains_key(k));
+        for svc in &ours {
             let Some(decision) = decisions.get(&key(svc)) else {
                 continue;
             };
@@ -142,7 +189,7 @@ pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
                     ..Default::default()
                 };
                 let ns = objects::meta_str(svc, "namespace").to_string();
-                if let Err(e) = api
+                match api
                     .update(
                         services,
                         Some(&ns),
@@ -153,8 +200,12 @@ pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
                     )
                     .await
                 {
+                    // Seen at once, so the next pass does not write it again.
+                    Ok(written) => informer.observe(&written.object),
                     // A newer version will wake us again.
-                    tracing::debug!("servicelb: status of {}: {}", key(svc), e.message);
+                    Err(e) => {
+                        tracing::debug!("servicelb: status of {}: {}", key(svc), e.message)
+                    }
                 }
             }
             if let Decision::Conflict {
@@ -258,6 +309,87 @@ mod tests {
         assert_eq!(d["default/ours"], Decision::Ingress(vec![NODE]));
     }
 
+    fn served(services: &[Value]) -> Served {
+        let mut cache = Served::new();
+        for s in services {
+            assert!(update(&mut cache, &key(s), Some(s.clone())));
+        }
+        cache
+    }
+
+    fn decide_served(cache: &Served) -> BTreeMap<String, Decision> {
+        decide(&cache.values().cloned().collect::<Vec<_>>(), &[NODE])
+    }
+
+    #[test]
+    fn a_service_that_stops_being_a_load_balancer_frees_its_port() {
+        let first = svc("first", "2026-01-01T00:00:01Z", &[(80, "TCP")], None);
+        let second = svc("second", "2026-01-01T00:00:02Z", &[(80, "TCP")], None);
+        let mut cache = served(&[first.clone(), second]);
+        assert!(matches!(
+            decide_served(&cache)["default/second"],
+            Decision::Conflict { .. }
+        ));
+        let mut plain = first;
+        plain["spec"]["type"] = json!("ClusterIP");
+        assert!(update(&mut cache, "default/first", Some(plain.clone())));
+        assert_eq!(cache.keys().collect::<Vec<_>>(), ["default/second"]);
+        assert_eq!(
+            decide_served(&cache)["default/second"],
+            Decision::Ingress(vec![NODE])
+        );
+        // Further changes to a Service that is not ours change nothing.
+        plain["metadata"]["labels"] = json!({"x": "y"});
+        assert!(!update(&mut cache, "default/first", Some(plain)));
+    }
+
+    #[test]
+    fn deletion_and_another_class_free_the_port_too() {
+        let first = svc("first", "2026-01-01T00:00:01Z", &[(80, "TCP")], None);
+        let second = svc("second", "2026-01-01T00:00:02Z", &[(80, "TCP")], None);
+        let third = svc("third", "2026-01-01T00:00:03Z", &[(80, "TCP")], None);
+        let mut cache = served(&[first, second.clone(), third]);
+        assert!(update(&mut cache, "default/first", None));
+        assert!(!update(&mut cache, "default/first", None), "already gone");
+        let d = decide_served(&cache);
+        assert_eq!(d["default/second"], Decision::Ingress(vec![NODE]));
+        assert!(matches!(d["default/third"], Decision::Conflict { .. }));
+        let mut metal = second;
+        metal["spec"]["loadBalancerClass"] = json!("metallb.io/l2");
+        assert!(update(&mut cache, "default/second", Some(metal)));
+        assert_eq!(
+            decide_served(&cache)["default/third"],
+            Decision::Ingress(vec![NODE])
+        );
+    }
+
+    #[test]
+    fn only_real_changes_of_our_services_count() {
+        let web = svc("web", "2026-01-01T00:00:01Z", &[(80, "TCP")], None);
+        let mut cache = served(std::slice::from_ref(&web));
+        assert!(!update(&mut cache, "default/web", Some(web.clone())));
+        let mut more = web;
+        more["spec"]["ports"] =
+            json!([{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]);
+        assert!(update(&mut cache, "default/web", Some(more.clone())));
+        assert_eq!(cache["default/web"], more);
+        let mut plain = svc("plain", "2026-01-01T00:00:01Z", &[(80, "TCP")], None);
+        plain["spec"]["type"] = json!("NodePort");
+        assert!(!update(&mut cache, "default/plain", Some(plain)));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_informer_keeps_other_services_as_bare_metadata() {
+        let ours = svc("web", "2026-01-01T00:00:01Z", &[(80, "TCP")], None);
+        assert_eq!(lb_view(ours.clone()), ours);
+        let mut plain = ours;
+        plain["spec"]["type"] = json!("ClusterIP");
+        let kept = lb_view(plain);
+        assert!(kept.get("spec").is_none(), "{kept}");
+        assert_eq!(kept["metadata"]["name"], "web");
+    }
+
     #[test]
     fn status_shows_ingress_or_nothing() {
         assert_eq!(
@@ -272,5 +404,79 @@ mod tests {
             }),
             json!({})
         );
+    }
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NODE: Ipv4Addr = Ipv4Addr::new(192, 168, 56, 10);
+
+    fn ingress(api: &Api, name: &str) -> Value {
+        let services = lookup("", "services").expect("services");
+        api.get(services, Some("default"), name)
+            .map(|s| {
+                s["status"]["loadBalancer"]["ingress"]
+                    .as_array()
+                    .map_or(json!([]), |i| json!(i))
+            })
+            .unwrap_or(Value::Null)
+    }
+
+    async fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pending_service_gets_the_port_when_the_holder_changes_type() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(k1s_store::Store::open(&dir.path().join("db")).expect("store"));
+        let api = Api::new(store, Default::default());
+        let opts = WriteOptions::default();
+        let ns = lookup("", "namespaces").expect("namespaces");
+        api.create(ns, None, json!({"metadata": {"name": "default"}}), &opts)
+            .await
+            .expect("namespace");
+        let services = lookup("", "services").expect("services");
+        let lb = |name: &str| {
+            json!({"metadata": {"name": name},
+                "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}})
+        };
+        api.create(services, Some("default"), lb("first"), &opts)
+            .await
+            .expect("first");
+        tokio::spawn(run(api.clone(), vec![NODE]));
+        eventually("first is not served", || {
+            ingress(&api, "first")[0]["ip"] == "192.168.56.10"
+        })
+        .await;
+        api.create(services, Some("default"), lb("second"), &opts)
+            .await
+            .expect("second");
+        let events = lookup("", "events").expect("events");
+        eventually("no PortInUse event for second", || {
+            crate::informer::list_values(api.store(), &events.storage_prefix())
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e["reason"] == "PortInUse" && e["involvedObject"]["name"] == "second")
+        })
+        .await;
+        assert_eq!(ingress(&api, "second"), json!([]));
+
+        let mut first = api.get(services, Some("default"), "first").expect("first");
+        first["spec"]["type"] = json!("ClusterIP");
+        api.update(services, Some("default"), "first", first, None, &opts)
+            .await
+            .expect("first becomes a ClusterIP Service");
+        eventually("second is not served after first left", || {
+            ingress(&api, "second")[0]["ip"] == "192.168.56.10"
+        })
+        .await;
     }
 }
