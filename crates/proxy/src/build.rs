@@ -218,6 +218,10 @@ impl Builder<'_> {
                 node_port: port.node_port,
                 ips,
                 endpoints: p.endpoints.reachable.iter().map(|e| e.addr).collect(),
+                // Only a Local policy can leave a port with endpoints
+                // elsewhere and nowhere to go here.
+                no_local_internal: p.endpoints.has_any && !p.has_internal,
+                no_local_external: p.endpoints.has_any && !p.has_external,
             },
         );
     }
@@ -479,6 +483,56 @@ mod tests {
             ]),
             vec![n("10.0.0.0/8"), n("192.168.56.10/32")]
         );
+    }
+
+    #[test]
+    fn summary_flags_local_policies_without_local_endpoints() {
+        let mut services = Vec::new();
+        let mut slices = Vec::new();
+        // Endpoints as (last octet, on this node).
+        let mut add =
+            |name: &str, internal: bool, external: bool, node_port: bool, eps: &[(u8, bool)]| {
+                let n = services.len() as u8;
+                let mut svc = web(80);
+                svc.name = name.to_string();
+                svc.cluster_ip = Ipv4Addr::new(10, 96, 1, n);
+                svc.internal_policy_local = internal;
+                svc.external_policy_local = external;
+                svc.ports[0].node_port = node_port.then_some(30000 + u16::from(n));
+                services.push(svc);
+                let mut sl = slice(&[]);
+                sl.service_name = name.to_string();
+                sl.endpoints = eps
+                    .iter()
+                    .map(|(l, local)| EndpointInfo {
+                        local: *local,
+                        ..EndpointInfo::ready(Ipv4Addr::new(10, 244, 0, *l))
+                    })
+                    .collect();
+                slices.push(sl);
+            };
+        add("int-remote", true, false, false, &[(1, false)]);
+        add("int-here", true, false, false, &[(2, false), (3, true)]);
+        add("int-none", true, false, false, &[]);
+        add("ext-remote", false, true, true, &[(4, false)]);
+        // Not reachable from outside: its external policy means nothing.
+        add("ext-clusterip", false, true, false, &[(5, false)]);
+        add("both-remote", true, true, true, &[(6, false)]);
+        let rs = ruleset(&cfg(), &services, &slices);
+        let flags = |name: &str| {
+            let s = &rs.services[&format!("default/{name}/tcp")];
+            (s.no_local_internal, s.no_local_external)
+        };
+        assert_eq!(flags("int-remote"), (true, false));
+        assert_eq!(flags("int-here"), (false, false));
+        assert_eq!(
+            flags("int-none"),
+            (false, false),
+            "no endpoints: rejected, not dropped"
+        );
+        assert_eq!(flags("ext-remote"), (false, true));
+        assert_eq!(flags("ext-clusterip"), (false, false));
+        assert_eq!(flags("both-remote"), (true, true));
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct Counts {
     pub rules: i64,
     /// Elements of the proxy's static sets and verdict maps.
     pub elements: i64,
+    /// Service ports whose internalTrafficPolicy Local finds endpoints,
+    /// but none on this node (kube-proxy counts ports, too).
+    pub no_local_internal: i64,
+    /// The same for externalTrafficPolicy Local.
+    pub no_local_external: i64,
 }
 
 impl Counts {
@@ -46,6 +51,8 @@ impl Counts {
                         .filter_map(|s| s.elements().map(|e| e.len() as i64)),
                 )
                 .sum(),
+            no_local_internal: rs.services.values().filter(|s| s.no_local_internal).count() as i64,
+            no_local_external: rs.services.values().filter(|s| s.no_local_external).count() as i64,
         }
     }
 
@@ -55,6 +62,8 @@ impl Counts {
         self.chains += sign * other.chains;
         self.rules += sign * other.rules;
         self.elements += sign * other.elements;
+        self.no_local_internal += sign * other.no_local_internal;
+        self.no_local_external += sign * other.no_local_external;
     }
 }
 
@@ -462,6 +471,47 @@ mod tests {
             vec![b_more],
             vec![],
         ]);
+    }
+
+    #[test]
+    fn no_local_endpoint_counts_follow_incremental_steps() {
+        let remote = |i: &ServiceInputs| {
+            let mut i = i.clone();
+            for e in &mut Arc::make_mut(&mut i.slices[0]).endpoints {
+                e.local = false;
+            }
+            i
+        };
+        let mut internal = svc("default", "int", 1, &[1]);
+        Arc::make_mut(&mut internal.service).internal_policy_local = true;
+        let mut external = svc("default", "ext", 2, &[2]);
+        {
+            let s = Arc::make_mut(&mut external.service);
+            s.external_policy_local = true;
+            s.ports[0].node_port = Some(30080);
+        }
+        // Both policies Local, endpoints elsewhere: counted under each.
+        let mut both = remote(&external);
+        Arc::make_mut(&mut both.service).internal_policy_local = true;
+        // `walk` checks each step's counts against a full rebuild's.
+        walk(&[
+            vec![internal.clone(), external.clone()],
+            vec![remote(&internal), external.clone()],
+            vec![remote(&internal), remote(&external)],
+            vec![remote(&internal), both.clone()],
+            vec![internal.clone(), both.clone()],
+            vec![internal.clone()],
+            vec![],
+        ]);
+        let c = cfg();
+        let (mut p, _) = Programmed::load(&c, BTreeMap::new());
+        let changes = [remote(&internal), both]
+            .into_iter()
+            .map(|i| (i.key(), Some(i)))
+            .collect();
+        p.update(&c, changes);
+        let counts = p.counts();
+        assert_eq!((counts.no_local_internal, counts.no_local_external), (2, 1));
     }
 
     #[test]

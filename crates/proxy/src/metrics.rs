@@ -86,6 +86,25 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// kube-proxy's `kubeproxy_sync_proxy_rules_no_local_endpoints_total`:
+/// Service ports a Local traffic policy leaves with no endpoint on this
+/// node although others have some, as of the last sync.
+fn no_local_endpoints(out: &mut String, c: &Counts) {
+    let name = "kubeproxy_sync_proxy_rules_no_local_endpoints_total";
+    header(
+        out,
+        name,
+        "Number of services with a Local traffic policy and no endpoints",
+        "gauge",
+    );
+    for (policy, n) in [
+        ("external", c.no_local_external),
+        ("internal", c.no_local_internal),
+    ] {
+        let _ = writeln!(out, "{name}{{traffic_policy=\"{policy}\"}} {n}");
+    }
+}
+
 struct State {
     sync: Histogram,
     sync_full: Histogram,
@@ -274,6 +293,10 @@ impl ProxyMetrics {
             "counter",
             s.sync_failures,
         );
+        if s.last_synced.is_some() {
+            // Like kube-proxy's gauge vector: set by the first sync.
+            no_local_endpoints(&mut out, &s.counts);
+        }
         single(
             &mut out,
             "kubeproxy_sync_proxy_rules_service_changes_pending",
@@ -382,6 +405,8 @@ mod tests {
                 chains: 26,
                 rules: 40,
                 elements: 7,
+                no_local_internal: 3,
+                no_local_external: 1,
             },
             &[t(1_000.9), t(1_000.4), t(1_002.0)],
         );
@@ -434,6 +459,44 @@ mod tests {
                 "missing {want:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn no_local_endpoints_as_of_the_last_sync() {
+        let m = ProxyMetrics::default();
+        let name = "kubeproxy_sync_proxy_rules_no_local_endpoints_total";
+        assert!(lines(&m.render(), name).is_empty(), "set by the first sync");
+        let sync = |internal, external| {
+            let counts = Counts {
+                no_local_internal: internal,
+                no_local_external: external,
+                ..Counts::default()
+            };
+            m.synced(false, Duration::from_millis(1), t(5.0), counts, &[]);
+            m.render()
+        };
+        let text = sync(2, 1);
+        assert_eq!(
+            lines(&text, name),
+            [
+                "# HELP kubeproxy_sync_proxy_rules_no_local_endpoints_total Number of services with a Local traffic policy and no endpoints",
+                "# TYPE kubeproxy_sync_proxy_rules_no_local_endpoints_total gauge",
+                "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"} 1",
+                "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"internal\"} 2",
+            ]
+        );
+        // A gauge: the next sync's numbers replace these.
+        let text = sync(0, 0);
+        assert_eq!(
+            lines(&text, name)[2..],
+            [
+                "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"external\"} 0",
+                "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"internal\"} 0",
+            ]
+        );
+        // A failed sync keeps the last good sync's numbers.
+        m.sync_failed();
+        assert_eq!(lines(&m.render(), name)[2..], lines(&text, name)[2..]);
     }
 
     #[test]

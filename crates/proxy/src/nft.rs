@@ -322,6 +322,12 @@ pub struct ServiceSummary {
     pub ips: Vec<Ipv4Addr>,
     /// Endpoints that some rule can DNAT to.
     pub endpoints: BTreeSet<SocketAddrV4>,
+    /// internalTrafficPolicy Local drops ClusterIP traffic: endpoints
+    /// exist, none on this node.
+    pub no_local_internal: bool,
+    /// externalTrafficPolicy Local drops traffic from outside: endpoints
+    /// exist, none on this node.
+    pub no_local_external: bool,
 }
 
 /// The whole `table ip <name>`.
