@@ -55,11 +55,8 @@ pub fn decide(services: &[Value], node_ips: &[Ipv4Addr]) -> BTreeMap<String, Dec
     // Services already served keep their ports (creation times have only
     // second precision); then the older one wins.
     let rank = |s: &Value| {
-        let served = s["status"]["loadBalancer"]["ingress"]
-            .as_array()
-            .is_some_and(|i| !i.is_empty());
         (
-            !served,
+            !has_ingress(s),
             objects::meta_str(s, "creationTimestamp").to_string(),
             key(s),
         )
@@ -135,6 +132,20 @@ pub fn update(served: &mut Served, key: &str, svc: Option<Value>) -> bool {
     }
 }
 
+fn has_ingress(svc: &Value) -> bool {
+    svc["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .is_some_and(|i| !i.is_empty())
+}
+
+/// Pure: whether a Service we served and that changed to `now` must have
+/// its ingress taken back, as the cloud service controller does when a
+/// Service stops being type LoadBalancer. One of another class keeps what
+/// its own controller wrote.
+pub fn must_clear(served_before: &Value, now: &Value) -> bool {
+    has_ingress(served_before) && now["spec"]["type"] != "LoadBalancer" && has_ingress(now)
+}
+
 /// What the Service informer keeps: ours whole, the others as bare
 /// metadata (only their identity is needed, to notice they went away).
 fn lb_view(svc: Value) -> Value {
@@ -155,14 +166,21 @@ pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
     };
     let informer = Informer::new(services, Some(lb_view));
     let served: Arc<Mutex<Served>> = Default::default();
+    // Services we served that are no longer type LoadBalancer.
+    let left: Arc<Mutex<Served>> = Default::default();
     let wake = Arc::new(Notify::new());
     {
-        let (served, wake) = (served.clone(), wake.clone());
+        let (served, left, wake) = (served.clone(), left.clone(), wake.clone());
         informer.on_change(Box::new(move |old, new| {
             let Some(svc) = new.or(old) else {
                 return;
             };
-            if update(&mut lock(&served), &key(svc), new.cloned()) {
+            let k = key(svc);
+            let before = lock(&served).get(&k).cloned();
+            if update(&mut lock(&served), &k, new.cloned()) {
+                if let Some(before) = before.filter(|_| new.is_some_and(|n| !is_ours(n))) {
+                    lock(&left).insert(k, before);
+                }
                 wake.notify_one();
             }
         }));
@@ -170,8 +188,36 @@ pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
     Informer::start_all(api.store(), &[&informer]).await;
     let recorder = Recorder::new(api.clone(), "service-lb-controller");
     let mut warned: HashSet<(String, String)> = HashSet::new();
+    let opts = WriteOptions {
+        field_manager: "service-lb-controller".into(),
+        ..Default::default()
+    };
     loop {
         wake.notified().await;
+        let gone_from_lb = std::mem::take(&mut *lock(&left));
+        for (k, before) in gone_from_lb {
+            let ns = objects::meta_str(&before, "namespace");
+            let Ok(now) = api.get(services, Some(ns), objects::name(&before)) else {
+                continue;
+            };
+            if must_clear(&before, &now) {
+                let mut body = objects::with_kind(services, now);
+                body["status"]["loadBalancer"] = json!({});
+                if let Err(e) = api
+                    .update(
+                        services,
+                        Some(ns),
+                        objects::name(&before),
+                        body,
+                        Some("status"),
+                        &opts,
+                    )
+                    .await
+                {
+                    tracing::debug!("servicelb: clearing the ingress of {k}: {}", e.message);
+                }
+            }
+        }
         let ours: Vec<Value> = lock(&served).values().cloned().collect();
         let decisions = decide(&ours, &node_ips);
         // A Service that left may come back as a new one: warn it afresh.
@@ -184,10 +230,6 @@ pub async fn run(api: Api, node_ips: Vec<Ipv4Addr>) {
             if svc["status"]["loadBalancer"] != wanted {
                 let mut body = objects::with_kind(services, svc.clone());
                 body["status"]["loadBalancer"] = wanted;
-                let opts = WriteOptions {
-                    field_manager: "service-lb-controller".into(),
-                    ..Default::default()
-                };
                 let ns = objects::meta_str(svc, "namespace").to_string();
                 match api
                     .update(
@@ -391,6 +433,29 @@ mod tests {
     }
 
     #[test]
+    fn only_a_former_load_balancer_loses_its_ingress() {
+        let served = |s: Value| {
+            let mut s = s;
+            s["status"]["loadBalancer"] = json!({"ingress": [{"ip": "192.168.56.10"}]});
+            s
+        };
+        let before = served(svc("a", "t1", &[(80, "TCP")], None));
+        let mut cluster_ip = before.clone();
+        cluster_ip["spec"]["type"] = json!("ClusterIP");
+        assert!(must_clear(&before, &cluster_ip));
+        let mut cleared = cluster_ip.clone();
+        cleared["status"]["loadBalancer"] = json!({});
+        assert!(!must_clear(&before, &cleared), "nothing left to clear");
+        let other_class = served(svc("a", "t1", &[(80, "TCP")], Some("example.com/lb")));
+        assert!(
+            !must_clear(&before, &other_class),
+            "another controller's ingress stays"
+        );
+        let pending = svc("a", "t1", &[(80, "TCP")], None);
+        assert!(!must_clear(&pending, &cluster_ip), "we never served it");
+    }
+
+    #[test]
     fn status_shows_ingress_or_nothing() {
         assert_eq!(
             status(&Decision::Ingress(vec![NODE])),
@@ -476,6 +541,10 @@ mod watch_tests {
             .expect("first becomes a ClusterIP Service");
         eventually("second is not served after first left", || {
             ingress(&api, "second")[0]["ip"] == "192.168.56.10"
+        })
+        .await;
+        eventually("first still shows the node's address", || {
+            ingress(&api, "first") == json!([])
         })
         .await;
     }
