@@ -65,32 +65,17 @@ fn configmap_lifecycle_with_apply_edit_patch_and_delete() {
         c.ok(&["apply", "-f", &f]).trim(),
         "configmap/settings unchanged"
     );
-    assert_eq!(
-        c.ok(&["get", "cm", "settings", "-o", "jsonpath={.data.color}"]),
-        "blue"
-    );
+    assert_eq!(c.jsonpath(&["cm", "settings"], "{.data.color}"), "blue");
     let table = squeeze(&c.ok(&["get", "configmaps", "-l", "app=web"]));
     assert!(table.starts_with("NAME DATA AGE\nsettings 1 "), "{table}");
 
     // kubectl edit through a scripted editor.
-    let out = c
-        .kubectl_cmd(&["edit", "cm", "settings"])
-        .env("KUBE_EDITOR", "sed -i -e s/blue/green/")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        c.edit(&["cm", "settings"], "sed -i -e s/blue/green/")
+            .trim(),
         "configmap/settings edited"
     );
-    assert_eq!(
-        c.ok(&["get", "cm", "settings", "-o", "jsonpath={.data.color}"]),
-        "green"
-    );
+    assert_eq!(c.jsonpath(&["cm", "settings"], "{.data.color}"), "green");
 
     // The three patch types.
     c.ok(&[
@@ -116,7 +101,7 @@ fn configmap_lifecycle_with_apply_edit_patch_and_delete() {
         "-p",
         r#"[{"op":"add","path":"/data/shape","value":"round"}]"#,
     ]);
-    let data = c.ok(&["get", "cm", "settings", "-o", "jsonpath={.data}"]);
+    let data = c.jsonpath(&["cm", "settings"], "{.data}");
     assert_eq!(data, r#"{"shape":"round","size":"large"}"#);
 
     // describe shows the data.
@@ -161,26 +146,18 @@ fn service_and_deployment_with_server_side_apply() {
         c.ok(&["apply", "--server-side", "-f", &deploy]).trim(),
         "deployment.apps/web serverside-applied"
     );
-    let applier = c.ok(&[
-        "get",
-        "deploy",
-        "web",
-        "--show-managed-fields",
-        "-o",
-        r#"jsonpath={.metadata.managedFields[?(@.operation=="Apply")].manager}"#,
-    ]);
+    let applier = c.jsonpath(
+        &["deploy", "web", "--show-managed-fields"],
+        r#"{.metadata.managedFields[?(@.operation=="Apply")].manager}"#,
+    );
     assert_eq!(applier, "kubectl");
     // The deployment controller then owns the status (and revision annotation)
     // in one entry, as on a real cluster.
     let managers = || {
-        c.ok(&[
-            "get",
-            "deploy",
-            "web",
-            "--show-managed-fields",
-            "-o",
-            "jsonpath={.metadata.managedFields[*].manager}",
-        ])
+        c.jsonpath(
+            &["deploy", "web", "--show-managed-fields"],
+            "{.metadata.managedFields[*].manager}",
+        )
     };
     assert!(
         eventually(Duration::from_secs(10), || managers()
@@ -188,10 +165,7 @@ fn service_and_deployment_with_server_side_apply() {
         "{}",
         managers()
     );
-    assert_eq!(
-        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
-        "3"
-    );
+    assert_eq!(c.jsonpath(&["deploy", "web"], "{.spec.replicas}"), "3");
     c.ok(&[
         "patch",
         "deploy",
@@ -200,17 +174,14 @@ fn service_and_deployment_with_server_side_apply() {
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.28"}]}}}}"#,
     ]);
     assert_eq!(
-        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"]),
+        c.jsonpath(
+            &["deploy", "web"],
+            "{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"
+        ),
         "nginx:1.28 80"
     );
     assert_eq!(
-        c.ok(&[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.metadata.generation}"
-        ]),
+        c.jsonpath(&["deploy", "web"], "{.metadata.generation}"),
         "2"
     );
 
@@ -316,6 +287,9 @@ fn errors_read_like_a_real_cluster() {
     );
 }
 
+/// Every ConfigMap's `name=resourceVersion`.
+const VERSIONS: &str = "{range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}";
+
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     let mut c = Cluster::start();
@@ -327,12 +301,7 @@ fn acknowledged_writes_survive_kill_9() {
             "--from-literal=i=x",
         ]);
     }
-    let before = c.ok(&[
-        "get",
-        "cm",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}",
-    ]);
+    let before = c.jsonpath(&["cm"], VERSIONS);
     let max_before: u64 = before
         .split_whitespace()
         .filter_map(|kv| kv.split('=').nth(1)?.parse().ok())
@@ -340,22 +309,11 @@ fn acknowledged_writes_survive_kill_9() {
         .unwrap();
     c.stop("KILL");
     c.launch();
-    let after = c.ok(&[
-        "get",
-        "cm",
-        "-o",
-        "jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}",
-    ]);
+    let after = c.jsonpath(&["cm"], VERSIONS);
     assert_eq!(before, after);
     c.ok(&["create", "configmap", "after-restart"]);
     let rv: u64 = c
-        .ok(&[
-            "get",
-            "cm",
-            "after-restart",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ])
+        .jsonpath(&["cm", "after-restart"], "{.metadata.resourceVersion}")
         .parse()
         .unwrap();
     assert!(rv > max_before, "{rv} <= {max_before}");

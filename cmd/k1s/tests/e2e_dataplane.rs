@@ -8,66 +8,7 @@ mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{eventually, Cluster, NODE_IP};
-
-/// A second namespace playing the user's laptop, joined to the node by the
-/// harness's veth (its peer end moves here as 192.168.56.1). Deleted on drop.
-struct Laptop(String);
-
-impl Laptop {
-    fn join(c: &Cluster) -> Laptop {
-        let name = format!("{}-laptop", c.netns);
-        let run = |args: &[&str]| {
-            let ok = Command::new("ip")
-                .args(args)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            assert!(ok, "ip {args:?}");
-        };
-        run(&["netns", "add", &name]);
-        let laptop = Laptop(name.clone());
-        run(&["-n", &c.netns, "link", "set", "eth0-peer", "netns", &name]);
-        run(&[
-            "-n",
-            &name,
-            "addr",
-            "add",
-            "192.168.56.1/24",
-            "dev",
-            "eth0-peer",
-        ]);
-        run(&["-n", &name, "link", "set", "eth0-peer", "up"]);
-        run(&["-n", &name, "link", "set", "lo", "up"]);
-        laptop
-    }
-
-    fn curl(&self, url: &str) -> (i32, String) {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.0,
-                "curl",
-                "-s",
-                "--max-time",
-                "5",
-                url,
-            ])
-            .output()
-            .expect("curl");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    }
-}
-
-impl Drop for Laptop {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
+use support::{eventually, stdout_of, Cluster, KubectlProxy, Laptop, NODE_IP};
 
 struct Backend(Child);
 
@@ -107,22 +48,12 @@ fn backend(c: &Cluster) -> Backend {
 /// curl inside the namespace; returns (exit code, body, seconds taken).
 fn curl(c: &Cluster, url: &str) -> (i32, String, f64) {
     let started = Instant::now();
-    let out = c.curl(url);
+    let out = c.curl(url, 5);
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stdout_of(&out),
         started.elapsed().as_secs_f64(),
     )
-}
-
-fn nft_table(c: &Cluster) -> String {
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", &c.netns, "nft", "list", "table", "ip", "k1s",
-        ])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const WEB: &str = "apiVersion: v1
@@ -163,14 +94,15 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
     let _backend = backend(&c);
     let f = c.file("web.yaml", WEB);
     c.ok(&["apply", "-f", &f]);
-    let ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
-    let empty_ip = c.ok(&["get", "svc", "empty", "-o", "jsonpath={.spec.clusterIP}"]);
+    let ip = c.cluster_ip("web");
+    let empty_ip = c.cluster_ip("empty");
 
     assert!(
-        eventually(Duration::from_secs(10), || nft_table(&c)
+        eventually(Duration::from_secs(10), || c
+            .proxy_table()
             .contains("default/web")),
         "rules for default/web never appeared:\n{}\n{}",
-        nft_table(&c),
+        c.proxy_table(),
         c.log()
     );
     assert!(
@@ -180,17 +112,16 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
         )
         .1 == "hello from the backend\n"),
         "ClusterIP {ip} did not answer; table:\n{}",
-        nft_table(&c)
+        c.proxy_table()
     );
     let (code, body, _) = curl(&c, &format!("http://{NODE_IP}:30080/"));
     assert_eq!((code, body.as_str()), (0, "hello from the backend\n"));
     // From outside the node: the laptop namespace reaches NodePort 30080.
     let laptop = Laptop::join(&c);
     assert!(
-        eventually(Duration::from_secs(5), || laptop
-            .curl(&format!("http://{NODE_IP}:30080/"))
-            .1
-            == "hello from the backend\n"),
+        eventually(Duration::from_secs(5), || stdout_of(
+            &laptop.curl(&format!("http://{NODE_IP}:30080/"), 5)
+        ) == "hello from the backend\n"),
         "NodePort not reachable from the laptop namespace"
     );
 
@@ -203,12 +134,7 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
         ]),
         "hello from the backend\n"
     );
-    let mut kproxy = c
-        .kubectl_cmd(&["proxy", "--port=9999"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubectl proxy");
+    let kproxy = KubectlProxy::start(&c, 9999);
     let via_proxy = eventually(Duration::from_secs(10), || {
         curl(
             &c,
@@ -217,14 +143,14 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
         .1 == "hello from the backend\n"
     });
     // Without the trailing slash kube-apiserver redirects to it (seed 001 uses `curl -L`).
-    let redirect = Command::new("ip")
-        .args(["netns", "exec", &c.netns, "curl", "-s", "-o", "/dev/null"])
+    let redirect = c
+        .in_netns("curl")
+        .args(["-s", "-o", "/dev/null"])
         .args(["-w", "%{http_code} %{redirect_url}"])
         .arg("http://127.0.0.1:9999/api/v1/namespaces/default/services/web/proxy?x=1")
         .output()
         .expect("curl");
-    let _ = kproxy.kill();
-    let _ = kproxy.wait();
+    drop(kproxy);
     assert!(via_proxy, "kubectl proxy did not reach the Service");
     assert_eq!(
         String::from_utf8_lossy(&redirect.stdout),
@@ -257,23 +183,6 @@ fn cluster_ip_and_node_port_carry_traffic_and_empty_services_refuse() {
     );
 }
 
-fn dig(c: &Cluster, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &c.netns,
-            "dig",
-            "+time=2",
-            "+tries=1",
-            "@10.96.0.10",
-        ])
-        .args(args)
-        .output()
-        .expect("dig");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 const DNS_OBJECTS: &str = "apiVersion: v1
 kind: Service
 metadata:
@@ -296,103 +205,82 @@ spec:
 fn cluster_dns_answers_through_the_kube_dns_service() {
     let c = Cluster::start();
     // The in-process DNS server is selected by kube-dns like CoreDNS pods are.
-    let eps = c.ok(&[
-        "get",
-        "endpoints",
-        "kube-dns",
-        "-n",
-        "kube-system",
-        "-o",
-        "jsonpath={.subsets[0].addresses[0].ip}",
-    ]);
+    let eps = c.jsonpath(
+        &["endpoints", "kube-dns", "-n", "kube-system"],
+        "{.subsets[0].addresses[0].ip}",
+    );
     assert_eq!(eps, NODE_IP);
     let f = c.file("dns.yaml", DNS_OBJECTS);
     c.ok(&["apply", "-f", &f]);
-    let web_ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let web_ip = c.cluster_ip("web");
 
     assert!(
-        eventually(Duration::from_secs(10), || dig(
-            &c,
-            &["+short", "kubernetes.default.svc.cluster.local"]
-        )
-        .trim()
+        eventually(Duration::from_secs(10), || c
+            .dig(&["+short", "kubernetes.default.svc.cluster.local"])
+            .trim()
             == "10.96.0.1"),
         "no answer through 10.96.0.10; log:\n{}",
         c.log()
     );
-    assert!(eventually(Duration::from_secs(5), || dig(
-        &c,
-        &["+short", "web.default.svc.cluster.local"]
-    )
-    .trim()
+    assert!(eventually(Duration::from_secs(5), || c
+        .dig(&["+short", "web.default.svc.cluster.local"])
+        .trim()
         == web_ip));
     assert_eq!(
-        dig(&c, &["+short", "WEB.Default.svc.cluster.local"]).trim(),
+        c.dig(&["+short", "WEB.Default.svc.cluster.local"]).trim(),
         web_ip
     );
     assert_eq!(
-        dig(&c, &["+short", "db.default.svc.cluster.local", "CNAME"]).trim(),
+        c.dig(&["+short", "db.default.svc.cluster.local", "CNAME"])
+            .trim(),
         "endpoint.database.site.com."
     );
     assert_eq!(
-        dig(
-            &c,
-            &["+short", "_http._tcp.web.default.svc.cluster.local", "SRV"]
-        )
-        .trim(),
+        c.dig(&["+short", "_http._tcp.web.default.svc.cluster.local", "SRV"])
+            .trim(),
         "0 100 80 web.default.svc.cluster.local."
     );
-    let missing = dig(&c, &["missing.default.svc.cluster.local"]);
+    let missing = c.dig(&["missing.default.svc.cluster.local"]);
     assert!(missing.contains("status: NXDOMAIN"), "{missing}");
     assert!(
         missing.contains("IN\tSOA\tns.dns.cluster.local. hostmaster.cluster.local."),
         "{missing}"
     );
-    let aaaa = dig(&c, &["web.default.svc.cluster.local", "AAAA"]);
+    let aaaa = c.dig(&["web.default.svc.cluster.local", "AAAA"]);
     assert!(
         aaaa.contains("status: NOERROR") && aaaa.contains("ANSWER: 0"),
         "AAAA of an IPv4 Service is NODATA: {aaaa}"
     );
     assert_eq!(
-        dig(&c, &["+short", "dns-version.cluster.local", "TXT"]).trim(),
+        c.dig(&["+short", "dns-version.cluster.local", "TXT"])
+            .trim(),
         "\"1.1.0\""
     );
     let ptr = web_ip.split('.').rev().collect::<Vec<_>>().join(".");
     assert_eq!(
-        dig(&c, &["+short", &format!("{ptr}.in-addr.arpa"), "PTR"]).trim(),
+        c.dig(&["+short", &format!("{ptr}.in-addr.arpa"), "PTR"])
+            .trim(),
         "web.default.svc.cluster.local."
     );
     // Over TCP too.
     assert_eq!(
-        dig(
-            &c,
-            &["+tcp", "+short", "kubernetes.default.svc.cluster.local"]
-        )
-        .trim(),
+        c.dig(&["+tcp", "+short", "kubernetes.default.svc.cluster.local"])
+            .trim(),
         "10.96.0.1"
     );
-}
-
-fn reset(c: &Cluster) -> String {
-    let out = c.reset();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn reset_removes_the_table_and_is_idempotent() {
     let mut c = Cluster::start();
-    assert!(eventually(Duration::from_secs(10), || nft_table(&c)
+    assert!(eventually(Duration::from_secs(10), || c
+        .proxy_table()
         .contains("table ip k1s")));
     c.stop("TERM");
-    let first = reset(&c);
+    let first = c.reset_ok();
     assert!(first.contains("nftables table ip k1s: removed"), "{first}");
-    assert_eq!(nft_table(&c), "");
-    let again = reset(&c);
+    assert_eq!(c.proxy_table(), "");
+    let again = c.reset_ok();
     assert!(
         again.contains("nftables table ip k1s: not present"),
         "{again}"
@@ -437,13 +325,10 @@ fn load_balancer_gets_the_node_address_and_serves_there() {
     let f = c.file("lb.yaml", LOAD_BALANCERS);
     c.ok(&["apply", "-f", &f]);
     assert!(
-        eventually(Duration::from_secs(10), || c.ok(&[
-            "get",
-            "svc",
-            "web-lb",
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[0].ip}"
-        ]) == NODE_IP),
+        eventually(Duration::from_secs(10), || c.jsonpath(
+            &["svc", "web-lb"],
+            "{.status.loadBalancer.ingress[0].ip}"
+        ) == NODE_IP),
         "no ingress: {}",
         c.ok(&["get", "svc", "web-lb", "-o", "yaml"])
     );
@@ -457,20 +342,16 @@ fn load_balancer_gets_the_node_address_and_serves_there() {
         )
         .1 == "hello from the backend\n"),
         "LoadBalancer port 80 on the node did not answer; table:\n{}",
-        nft_table(&c)
+        c.proxy_table()
     );
     // A second LoadBalancer on the same port stays pending, with a Warning saying why.
     let f = c.file("late.yaml", SECOND_LB);
     c.ok(&["apply", "-f", &f]);
     assert!(eventually(Duration::from_secs(10), || {
-        c.ok(&[
-            "get",
-            "events",
-            "--field-selector",
-            "involvedObject.name=late-lb",
-            "-o",
-            "jsonpath={.items[*].reason}",
-        ]) == "PortInUse"
+        c.jsonpath(
+            &["events", "--field-selector", "involvedObject.name=late-lb"],
+            "{.items[*].reason}",
+        ) == "PortInUse"
     }));
     assert_eq!(
         support::squeeze(&c.ok(&["get", "svc", "late-lb", "--no-headers"]))
@@ -488,13 +369,7 @@ fn load_balancer_gets_the_node_address_and_serves_there() {
     // When the first one goes, the waiting one gets the address.
     c.ok(&["delete", "svc", "web-lb"]);
     assert!(eventually(Duration::from_secs(10), || {
-        c.ok(&[
-            "get",
-            "svc",
-            "late-lb",
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[0].ip}",
-        ]) == NODE_IP
+        c.jsonpath(&["svc", "late-lb"], "{.status.loadBalancer.ingress[0].ip}") == NODE_IP
     }));
 }
 
@@ -502,15 +377,16 @@ fn load_balancer_gets_the_node_address_and_serves_there() {
 fn metrics(c: &Cluster) -> String {
     let token = std::fs::read_to_string(c.data_dir().join("token")).expect("token");
     let ca = c.data_dir().join("pki/ca.crt");
-    let out = Command::new("ip")
-        .args(["netns", "exec", &c.netns, "curl", "-s", "--max-time", "5"])
+    let out = c
+        .in_netns("curl")
+        .args(["-s", "--max-time", "5"])
         .arg("--cacert")
         .arg(&ca)
         .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
         .arg(format!("https://{NODE_IP}:6443/metrics"))
         .output()
         .expect("curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(&out)
 }
 
 /// The value of the sample line `series` (name with labels), if present.

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::{eventually, Cluster, Laptop, NODE_IP};
+use support::{dig, eventually, ip, Cluster, Laptop, NODE_IP};
 
 const BUSYBOX: &str = "busybox:1.35";
 
@@ -79,25 +79,6 @@ spec:
   externalName: endpoint.database.site.com
 ";
 
-/// A busybox pod to run nslookup in, Ready when this returns.
-fn client_pod(c: &Cluster) {
-    c.ok(&[
-        "run",
-        "client",
-        &format!("--image={BUSYBOX}"),
-        "--restart=Never",
-        "--",
-        "sleep",
-        "3600",
-    ]);
-    c.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/client",
-        "--timeout=60s",
-    ]);
-}
-
 /// `nslookup ARGS` in the client pod; its output whatever the exit code
 /// (busybox exits 1 when any search-list name is NXDOMAIN).
 fn nslookup(c: &Cluster, args: &[&str]) -> String {
@@ -125,20 +106,30 @@ fn addresses_of(output: &str, name: &str) -> BTreeSet<String> {
     out
 }
 
+/// nslookup's `output` answers `name` with `ip` and nothing else.
+fn assert_answer(c: &Cluster, output: &str, name: &str, ip: &str) {
+    assert_eq!(
+        addresses_of(output, name),
+        BTreeSet::from([ip.to_string()]),
+        "{output}\nk1s log:\n{}",
+        c.log()
+    );
+}
+
 fn ips(list: &str) -> BTreeSet<String> {
     list.split_whitespace().map(str::to_string).collect()
 }
 
 fn web_pod_ips(c: &Cluster) -> BTreeSet<String> {
-    ips(&c.ok(&[
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "--field-selector=status.phase=Running",
-        "-o",
-        "jsonpath={.items[*].status.podIP}",
-    ]))
+    ips(&c.jsonpath(
+        &[
+            "pods",
+            "-l",
+            "app=web",
+            "--field-selector=status.phase=Running",
+        ],
+        "{.items[*].status.podIP}",
+    ))
 }
 
 /// What the kubelet writes for a ClusterFirst pod in `default`: the
@@ -173,8 +164,8 @@ fn pods_resolve_services_through_cluster_dns() {
     let c = Cluster::start_with_images();
     let f = c.file("dns.yaml", OBJECTS);
     c.ok(&["apply", "-f", &f]);
-    client_pod(&c);
-    let web_ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    c.start_client_pod(BUSYBOX);
+    let web_ip = c.cluster_ip("web");
 
     let resolv = c.ok(&["exec", "client", "--", "cat", "/etc/resolv.conf"]);
     assert_eq!(resolv, expected_resolv_conf());
@@ -196,23 +187,15 @@ fn pods_resolve_services_through_cluster_dns() {
         short.starts_with("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n"),
         "{short}"
     );
-    assert_eq!(
-        addresses_of(&short, "web.default.svc.cluster.local"),
-        BTreeSet::from([web_ip.clone()]),
-        "{short}\nk1s log:\n{}",
-        c.log()
-    );
+    assert_answer(&c, &short, "web.default.svc.cluster.local", &web_ip);
     let full = nslookup(&c, &["web.default.svc.cluster.local"]);
-    assert_eq!(
-        addresses_of(&full, "web.default.svc.cluster.local"),
-        BTreeSet::from([web_ip.clone()]),
-        "{full}"
-    );
+    assert_answer(&c, &full, "web.default.svc.cluster.local", &web_ip);
     let api = nslookup(&c, &["kubernetes.default.svc.cluster.local"]);
-    assert_eq!(
-        addresses_of(&api, "kubernetes.default.svc.cluster.local"),
-        BTreeSet::from(["10.96.0.1".to_string()]),
-        "{api}"
+    assert_answer(
+        &c,
+        &api,
+        "kubernetes.default.svc.cluster.local",
+        "10.96.0.1",
     );
 
     // SRV for the named port, PTR for the ClusterIP.
@@ -285,13 +268,6 @@ impl Upstream {
             .find(|p| Path::new(p).is_file())
             .expect("knotd is not installed (Debian package `knot`)");
         let netns = format!("{}-upstream", c.netns);
-        let ip = |args: &[&str]| {
-            let ok = Command::new("ip")
-                .args(args)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "ip {args:?}");
-        };
         ip(&["netns", "add", &netns]);
         let mut up = Upstream { netns, knotd: None };
         let ns = up.netns.clone();
@@ -382,17 +358,6 @@ impl Drop for Upstream {
     }
 }
 
-/// `dig @server ARGS` inside the namespace `netns`.
-fn dig(netns: &str, server: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", netns, "dig", "+time=2", "+tries=1"])
-        .arg(format!("@{server}"))
-        .args(args)
-        .output()
-        .expect("dig");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn outside_names_are_forwarded_for_pods_and_refused_to_the_laptop() {
     let c = Cluster::start_with_images_and_upstream(UPSTREAM_IP);
@@ -418,29 +383,20 @@ spec:
 ",
     );
     c.ok(&["apply", "-f", &f]);
-    client_pod(&c);
-    let web_ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    c.start_client_pod(BUSYBOX);
+    let web_ip = c.cluster_ip("web");
 
     // A pod asks 10.96.0.10; k1s asks the upstream.
     let www = nslookup(&c, &["www.example.test"]);
     assert!(www.contains("Server:\t\t10.96.0.10"), "{www}");
-    assert_eq!(
-        addresses_of(&www, "www.example.test"),
-        BTreeSet::from([WWW_IP.to_string()]),
-        "{www}\nk1s log:\n{}",
-        c.log()
-    );
+    assert_answer(&c, &www, "www.example.test", WWW_IP);
     // The ExternalName's target is chased: CNAME, then the upstream's A.
     let ext = nslookup(&c, &["ext.default.svc.cluster.local"]);
     assert!(
         ext.contains("ext.default.svc.cluster.local\tcanonical name = www.example.test"),
         "{ext}"
     );
-    assert_eq!(
-        addresses_of(&ext, "www.example.test"),
-        BTreeSet::from([WWW_IP.to_string()]),
-        "{ext}"
-    );
+    assert_answer(&c, &ext, "www.example.test", WWW_IP);
 
     // The laptop reaches the node's DNS port from outside: cluster names
     // yes, recursion no (no open resolver).
@@ -465,9 +421,5 @@ spec:
     );
     // The pods still recurse after the laptop was refused.
     let again = nslookup(&c, &["www.example.test"]);
-    assert_eq!(
-        addresses_of(&again, "www.example.test"),
-        BTreeSet::from([WWW_IP.to_string()]),
-        "{again}"
-    );
+    assert_answer(&c, &again, "www.example.test", WWW_IP);
 }

@@ -14,7 +14,6 @@
 
 mod support;
 
-use serde_json::Value;
 use std::time::Duration;
 use support::{eventually, squeeze, Cluster};
 
@@ -70,6 +69,38 @@ fn wait_for_output(c: &Cluster, args: &[&str], want: &str) {
     assert!(ok, "kubectl {args:?} printed\n{last}\ninstead of\n{want}");
 }
 
+/// Waits until `kubectl args` says exactly `want` on stderr: how kubectl
+/// tells that what it was asked for is gone.
+fn wait_for_error(c: &Cluster, args: &[&str], want: &str) {
+    let mut last = String::new();
+    let ok = eventually(WAIT, || {
+        let out = c.kubectl(args);
+        last = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        last == want
+    });
+    assert!(ok, "kubectl {args:?} said\n{last}\ninstead of\n{want}");
+}
+
+/// `kubectl get endpointslices` of Service `svc`, as a `table`.
+fn slices_table(c: &Cluster, svc: &str) -> String {
+    table(&c.ok(&[
+        "get",
+        "endpointslices",
+        "-l",
+        &format!("kubernetes.io/service-name={svc}"),
+    ]))
+}
+
+/// Waits until Service `svc` has no EndpointSlice left.
+fn wait_for_no_slices(c: &Cluster, svc: &str) {
+    let selector = format!("kubernetes.io/service-name={svc}");
+    wait_for_error(
+        c,
+        &["get", "endpointslices", "-l", &selector],
+        "No resources found in default namespace.",
+    );
+}
+
 /// A real nginx pod, Ready while /tmp/ready exists (checked every second).
 fn real_pod_yaml(name: &str) -> String {
     format!(
@@ -97,15 +128,21 @@ spec:
     )
 }
 
-fn pod_ip(c: &Cluster, pod: &str) -> String {
-    c.ok(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])
-}
-
-/// Endpoints order addresses by IP as bytes (upstream's RepackSubsets).
-fn by_ip(ips: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ips.iter().map(|s| s.to_string()).collect();
-    v.sort();
-    v
+/// Waits until `kubectl get endpoints web` lists exactly `ips` on port
+/// 80, ordered by IP as bytes as Endpoints are (upstream's RepackSubsets).
+fn wait_for_web_endpoints(c: &Cluster, ips: &[&str]) {
+    let mut by_ip = ips.to_vec();
+    by_ip.sort();
+    let addresses = by_ip
+        .iter()
+        .map(|ip| format!("{ip}:80"))
+        .collect::<Vec<_>>()
+        .join(",");
+    wait_for_table(
+        c,
+        &["get", "endpoints", "web"],
+        &format!("NAME ENDPOINTS AGE\nweb {addresses} <AGE>"),
+    );
 }
 
 /// The one slice of Service `svc`, once its ENDPOINTS column lists
@@ -117,12 +154,7 @@ fn wait_for_slice(c: &Cluster, svc: &str, ips: &[String]) -> (String, String) {
     let mut last = String::new();
     let mut found = None;
     let ok = eventually(WAIT, || {
-        last = table(&c.ok(&[
-            "get",
-            "endpointslices",
-            "-l",
-            &format!("kubernetes.io/service-name={svc}"),
-        ]));
+        last = slices_table(c, svc);
         let lines: Vec<&str> = last.lines().collect();
         let [header, row] = lines[..] else {
             return false;
@@ -179,46 +211,28 @@ fn endpoints_follow_the_selected_pods() {
         c.ok(&["get", "pods", "-o", "wide"]),
         c.log()
     );
-    let ips: Vec<String> = (0..3).map(|i| pod_ip(&c, &format!("web-{i}"))).collect();
+    let ips: Vec<String> = (0..3).map(|i| c.pod_ip(&format!("web-{i}"))).collect();
     for ip in &ips {
         assert!(ip.starts_with("10.244.0."), "pod IPs {ips:?}");
     }
     let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
 
     apply(&c, WEB);
-    let all_ready = by_ip(&ip_refs)
-        .iter()
-        .map(|ip| format!("{ip}:80"))
-        .collect::<Vec<_>>()
-        .join(",");
-    wait_for_table(
-        &c,
-        &["get", "endpoints", "web"],
-        &format!("NAME ENDPOINTS AGE\nweb {all_ready} <AGE>"),
-    );
+    wait_for_web_endpoints(&c, &ip_refs);
 
     // One slice, named from the Service, with the reference cluster's columns.
     let (name, columns) = wait_for_slice(&c, "web", &ips);
     assert!(name.starts_with("web-") && name.len() == 9, "{name}");
     assert_eq!(columns, "IPv4 80 <AGE>");
-    let labels = c.ok(&[
-        "get",
-        "endpointslice",
-        &name,
-        "-o",
-        "jsonpath={.metadata.labels}",
-    ]);
+    let labels = c.jsonpath(&["endpointslice", &name], "{.metadata.labels}");
     assert_eq!(
         labels,
         r#"{"endpointslice.kubernetes.io/managed-by":"endpointslice-controller.k8s.io","kubernetes.io/service-name":"web"}"#
     );
-    let owner = c.ok(&[
-        "get",
-        "endpointslice",
-        &name,
-        "-o",
-        "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} controller={.metadata.ownerReferences[0].controller} block={.metadata.ownerReferences[0].blockOwnerDeletion}",
-    ]);
+    let owner = c.jsonpath(
+        &["endpointslice", &name],
+        "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name} controller={.metadata.ownerReferences[0].controller} block={.metadata.ownerReferences[0].blockOwnerDeletion}",
+    );
     assert_eq!(owner, "Service/web controller=true block=true");
     let endpoint_of = |pod: &str| {
         format!(
@@ -236,24 +250,12 @@ fn endpoints_follow_the_selected_pods() {
     // A pod whose readiness probe starts failing drops out of the ready
     // addresses.
     c.ok(&["exec", "web-2", "--", "rm", "/tmp/ready"]);
-    let ready_two = by_ip(&ip_refs[..2])
-        .iter()
-        .map(|ip| format!("{ip}:80"))
-        .collect::<Vec<_>>()
-        .join(",");
-    wait_for_table(
-        &c,
-        &["get", "endpoints", "web"],
-        &format!("NAME ENDPOINTS AGE\nweb {ready_two} <AGE>"),
-    );
+    wait_for_web_endpoints(&c, &ip_refs[..2]);
     assert_eq!(
-        c.ok(&[
-            "get",
-            "endpoints",
-            "web",
-            "-o",
-            "jsonpath={.subsets[0].notReadyAddresses[*].ip}"
-        ]),
+        c.jsonpath(
+            &["endpoints", "web"],
+            "{.subsets[0].notReadyAddresses[*].ip}"
+        ),
         ips[2]
     );
     wait_for_output(
@@ -264,17 +266,12 @@ fn endpoints_follow_the_selected_pods() {
             ips[2]
         ),
     );
-    let pod: Value =
-        serde_json::from_str(&c.ok(&["get", "pod", "web-2", "-o", "json"])).unwrap_or(Value::Null);
+    let pod = c.json(&["pod", "web-2"]);
     assert_eq!(pod["status"]["phase"], "Running", "{pod}");
 
     // Ready again: back in the addresses.
     c.ok(&["exec", "web-2", "--", "touch", "/tmp/ready"]);
-    wait_for_table(
-        &c,
-        &["get", "endpoints", "web"],
-        &format!("NAME ENDPOINTS AGE\nweb {all_ready} <AGE>"),
-    );
+    wait_for_web_endpoints(&c, &ip_refs);
     wait_for_output(
         &c,
         &["get", "endpointslice", &name, "-o", &endpoint_of("web-2")],
@@ -286,22 +283,12 @@ fn endpoints_follow_the_selected_pods() {
 
     // Deleting the Service takes its Endpoints and slices with it.
     c.ok(&["delete", "service", "web"]);
-    let ok = eventually(WAIT, || {
-        let out = c.kubectl(&[
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=web",
-        ]);
-        String::from_utf8_lossy(&out.stderr).trim() == "No resources found in default namespace."
-    });
-    assert!(ok, "slices of web left behind");
-    let ok = eventually(WAIT, || {
-        let out = c.kubectl(&["get", "endpoints", "web"]);
-        String::from_utf8_lossy(&out.stderr).trim()
-            == "Error from server (NotFound): endpoints \"web\" not found"
-    });
-    assert!(ok, "endpoints web left behind");
+    wait_for_no_slices(&c, "web");
+    wait_for_error(
+        &c,
+        &["get", "endpoints", "web"],
+        "Error from server (NotFound): endpoints \"web\" not found",
+    );
 }
 
 /// node2 as its (remote) kubelet would register it, with its own pod range.
@@ -393,13 +380,7 @@ spec:
         "NAME ENDPOINTS AGE\nweb-named 10.244.1.5:8080,10.244.1.6:8080,10.244.1.7:8080 <AGE>",
     );
     assert_eq!(
-        c.ok(&[
-            "get",
-            "endpoints",
-            "web-named",
-            "-o",
-            "jsonpath={.subsets[0].ports}"
-        ]),
+        c.jsonpath(&["endpoints", "web-named"], "{.subsets[0].ports}"),
         r#"[{"name":"http","port":8080,"protocol":"TCP"}]"#
     );
 
@@ -422,12 +403,7 @@ spec:
         &["get", "endpoints", "web-typo"],
         "NAME ENDPOINTS AGE\nweb-typo <none> <AGE>",
     );
-    let slices = table(&c.ok(&[
-        "get",
-        "endpointslices",
-        "-l",
-        "kubernetes.io/service-name=web-typo",
-    ]));
+    let slices = slices_table(&c, "web-typo");
     let row = slices.lines().nth(1).unwrap_or_default();
     assert!(row.starts_with("web-typo-"), "{slices}");
     assert!(row.ends_with(" IPv4 <unset> <unset> <AGE>"), "{slices}");
@@ -449,12 +425,7 @@ spec:
         &["get", "endpoints", "web-typo"],
         "NAME ENDPOINTS AGE\nweb-typo 10.244.1.5:80,10.244.1.6:80,10.244.1.7:80 <AGE>",
     );
-    let fixed = table(&c.ok(&[
-        "get",
-        "endpointslices",
-        "-l",
-        "kubernetes.io/service-name=web-typo",
-    ]));
+    let fixed = slices_table(&c, "web-typo");
     assert_eq!(
         fixed.lines().nth(1).unwrap_or_default().split(' ').next(),
         row.split(' ').next(),
@@ -494,12 +465,7 @@ subsets:
     );
     let mut mirrored = String::new();
     let ok = eventually(WAIT, || {
-        mirrored = table(&c.ok(&[
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=ext",
-        ]));
+        mirrored = slices_table(&c, "ext");
         mirrored.lines().count() == 2
     });
     assert!(ok, "no mirrored slice:\n{mirrored}");
@@ -510,13 +476,10 @@ subsets:
     );
     let name = row.split(' ').next().unwrap_or_default();
     assert_eq!(
-        c.ok(&[
-            "get",
-            "endpointslice",
-            name,
-            "-o",
-            "jsonpath={.metadata.labels.endpointslice\\.kubernetes\\.io/managed-by} {.metadata.ownerReferences[0].kind}",
-        ]),
+        c.jsonpath(
+            &["endpointslice", name],
+            "{.metadata.labels.endpointslice\\.kubernetes\\.io/managed-by} {.metadata.ownerReferences[0].kind}",
+        ),
         "endpointslicemirroring-controller.k8s.io Endpoints"
     );
 
@@ -527,25 +490,11 @@ subsets:
         "NAME ENDPOINTS AGE\nkubernetes 192.168.56.10:6443 <AGE>",
     );
     assert_eq!(
-        table(&c.ok(&[
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=kubernetes"
-        ])),
+        slices_table(&c, "kubernetes"),
         "NAME ADDRESSTYPE PORTS ENDPOINTS AGE\nkubernetes IPv4 6443 192.168.56.10 <AGE>"
     );
 
     // Deleting the hand-written Endpoints removes the mirror.
     c.ok(&["delete", "endpoints", "ext"]);
-    let ok = eventually(WAIT, || {
-        let out = c.kubectl(&[
-            "get",
-            "endpointslices",
-            "-l",
-            "kubernetes.io/service-name=ext",
-        ]);
-        String::from_utf8_lossy(&out.stderr).trim() == "No resources found in default namespace."
-    });
-    assert!(ok, "mirrored slice left behind");
+    wait_for_no_slices(&c, "ext");
 }

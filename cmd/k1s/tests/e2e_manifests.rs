@@ -4,11 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{eventually, squeeze, Cluster, NODE_IP};
-
-fn manifest(name: &str) -> String {
-    format!("{}/../../manifests/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use support::{eventually, manifest, manifests_dir, squeeze, Cluster, NODE_IP};
 
 /// `kubectl get svc NAME` without headers, columns joined by one space.
 fn svc_row(c: &Cluster, name: &str) -> Vec<String> {
@@ -80,10 +76,7 @@ fn walkthrough_manifests_apply_in_order() {
         .contains("TargetPort:               pod-port/TCP"));
 
     c.ok(&["apply", "-f", &manifest("09-selector-typo.yaml")]);
-    assert_eq!(
-        c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.selector.app}"]),
-        "webb"
-    );
+    assert_eq!(c.jsonpath(&["svc", "web"], "{.spec.selector.app}"), "webb");
     let eps = squeeze(&c.ok(&["get", "endpoints", "web", "--no-headers"]));
     assert_eq!(eps.split(' ').nth(1), Some("<none>"), "{eps}");
 
@@ -104,13 +97,8 @@ fn walkthrough_manifests_apply_in_order() {
         "deployment.apps/nginx-deployment image updated"
     );
 
-    c.ok(&[
-        "delete",
-        "-f",
-        &format!("{}/../../manifests/", env!("CARGO_MANIFEST_DIR")),
-        "--ignore-not-found",
-    ]);
+    c.ok(&["delete", "-f", &manifests_dir(), "--ignore-not-found"]);
     assert!(eventually(Duration::from_secs(10), || {
-        c.ok(&["get", "svc", "-o", "jsonpath={.items[*].metadata.name}"]) == "kubernetes"
+        c.jsonpath(&["svc"], "{.items[*].metadata.name}") == "kubernetes"
     }));
 }

@@ -5,26 +5,38 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::{eventually, Cluster};
+use support::{eventually, pod_cgroups, Cluster, PortForward};
 
 const NGINX: &str = "nginx:1.22";
 const BUSYBOX: &str = "busybox:1.35";
 const CURL: &str = "curlimages/curl:7.88.1";
 
-fn wait_ready(c: &Cluster, pod: &str) {
+/// What the `client` pod's curl got from `http://IP/` (the nginx test
+/// image answers with its pod name).
+fn curl_from_client(c: &Cluster, ip: &str) -> String {
     c.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        &format!("pod/{pod}"),
-        "--timeout=60s",
-    ]);
+        "exec",
+        "client",
+        "--",
+        "curl",
+        "-s",
+        "--max-time",
+        "5",
+        &format!("http://{ip}/"),
+    ])
 }
 
-fn pod_ip(c: &Cluster, pod: &str) -> String {
-    c.ok(&["get", "pod", pod, "-o", "jsonpath={.status.podIP}"])
+/// The Events about the object `name`, as `kubectl get events` prints them.
+fn events_of(c: &Cluster, name: &str) -> String {
+    c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+    ])
 }
 
 fn busybox_pod(c: &Cluster, name: &str, script: &str, extra_spec: &str) {
@@ -49,28 +61,11 @@ spec:
 fn a_pod_serves_http_to_another_pod_by_pod_ip() {
     let c = Cluster::start_with_images();
     c.ok(&["run", "web", &format!("--image={NGINX}")]);
-    c.ok(&[
-        "run",
-        "client",
-        &format!("--image={CURL}"),
-        "--",
-        "sleep",
-        "3600",
-    ]);
-    wait_ready(&c, "web");
-    wait_ready(&c, "client");
-    let ip = pod_ip(&c, "web");
+    c.start_client_pod(CURL);
+    c.wait_pod_ready("web");
+    let ip = c.pod_ip("web");
     assert!(ip.starts_with("10.244.0."), "pod IP {ip}");
-    let body = c.ok(&[
-        "exec",
-        "client",
-        "--",
-        "curl",
-        "-s",
-        "--max-time",
-        "5",
-        &format!("http://{ip}/"),
-    ]);
+    let body = curl_from_client(&c, &ip);
     assert_eq!(body.trim(), "web", "nginx answers with its hostname");
     let wide = c.ok(&["get", "pod", "web", "-o", "wide"]);
     assert!(
@@ -99,7 +94,7 @@ fn logs_exec_and_stdin() {
         "for i in 1 2 3; do echo line $i; done; echo oops >&2; sleep 3600",
         "",
     );
-    wait_ready(&c, "talker");
+    c.wait_pod_ready("talker");
     assert!(eventually(Duration::from_secs(10), || c
         .ok(&["logs", "talker"])
         .contains("oops")));
@@ -174,7 +169,7 @@ fn logs_follow_streams_new_lines() {
         "i=0; while [ $i -lt 400 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done",
         "",
     );
-    wait_ready(&c, "ticker");
+    c.wait_pod_ready("ticker");
     let mut child = c
         .kubectl_cmd(&["logs", "-f", "ticker"])
         .stdout(Stdio::piped())
@@ -202,21 +197,9 @@ fn logs_follow_streams_new_lines() {
 fn kubectl_run_rm_interactive_with_commands_on_stdin() {
     let c = Cluster::start_with_images();
     c.ok(&["run", "web", &format!("--image={NGINX}")]);
-    wait_ready(&c, "web");
-    let ip = pod_ip(&c, "web");
-    let out = c.kubectl_stdin(
-        &[
-            "run",
-            "tmp",
-            "--rm",
-            "-i",
-            "--restart=Never",
-            &format!("--image={CURL}"),
-            "--",
-            "sh",
-        ],
-        &format!("curl -s --max-time 5 http://{ip}/\nexit\n"),
-    );
+    c.wait_pod_ready("web");
+    let ip = c.pod_ip("web");
+    let out = c.run_rm_shell(CURL, &format!("curl -s --max-time 5 http://{ip}/\nexit\n"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -237,7 +220,7 @@ fn kubectl_run_rm_interactive_with_commands_on_stdin() {
 fn exec_with_a_terminal() {
     let c = Cluster::start_with_images();
     busybox_pod(&c, "term", "sleep 3600", "");
-    wait_ready(&c, "term");
+    c.wait_pod_ready("term");
     let kubectl = c.kubectl_cmd(&["exec", "-it", "term", "--", "sh"]);
     let line: Vec<String> = std::iter::once(kubectl.get_program())
         .chain(kubectl.get_args())
@@ -267,25 +250,16 @@ fn exec_with_a_terminal() {
 fn port_forward_reaches_the_pod() {
     let c = Cluster::start_with_images();
     c.ok(&["run", "web", &format!("--image={NGINX}")]);
-    wait_ready(&c, "web");
-    let mut pf = c
-        .kubectl_cmd(&["port-forward", "pod/web", "18080:80"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl port-forward");
-    let mut first = String::new();
-    let mut out = BufReader::new(pf.stdout.take().expect("stdout"));
-    let _ = out.read_line(&mut first);
+    c.wait_pod_ready("web");
+    let pf = PortForward::start(&c, "pod/web", "18080:80");
     assert!(
-        first.contains("Forwarding from 127.0.0.1:18080 -> 80"),
-        "{first}"
+        pf.first_line
+            .contains("Forwarding from 127.0.0.1:18080 -> 80"),
+        "{}",
+        pf.first_line
     );
-    let curl = c.curl("http://127.0.0.1:18080/");
-    let _ = pf.kill();
-    let mut rest = String::new();
-    let _ = pf.stderr.take().map(|mut e| e.read_to_string(&mut rest));
-    let _ = pf.wait();
+    let curl = c.curl("http://127.0.0.1:18080/", 5);
+    let rest = pf.stop();
     assert_eq!(String::from_utf8_lossy(&curl.stdout), "web\n", "{rest}");
 }
 
@@ -301,23 +275,15 @@ fn crashing_containers_back_off_and_probes_restart() {
         c.ok(&["get", "pod", "crasher", "-o", "yaml"])
     );
     let restarts: u32 = c
-        .ok(&[
-            "get",
-            "pod",
-            "crasher",
-            "-o",
-            "jsonpath={.status.containerStatuses[0].restartCount}",
-        ])
+        .jsonpath(
+            &["pod", "crasher"],
+            "{.status.containerStatuses[0].restartCount}",
+        )
         .parse()
         .unwrap_or(0);
     assert!(restarts >= 1, "restarts {restarts}");
     assert_eq!(c.ok(&["logs", "crasher", "--previous"]), "bye\n");
-    let events = c.ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "involvedObject.name=crasher",
-    ]);
+    let events = events_of(&c, "crasher");
     assert!(
         events.contains("Back-off restarting failed container main"),
         "{events}"
@@ -337,22 +303,14 @@ fn crashing_containers_back_off_and_probes_restart() {
     let manifest = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: live\nspec:\n  terminationGracePeriodSeconds: 1{liveness}");
     c.ok(&["apply", "-f", &c.file("live.yaml", &manifest)]);
     assert!(eventually(Duration::from_secs(40), || {
-        c.ok(&[
-            "get",
-            "pod",
-            "live",
-            "-o",
-            "jsonpath={.status.containerStatuses[0].restartCount}",
-        ])
+        c.jsonpath(
+            &["pod", "live"],
+            "{.status.containerStatuses[0].restartCount}",
+        )
         .parse::<u32>()
         .is_ok_and(|n| n >= 1)
     }));
-    let events = c.ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "involvedObject.name=live",
-    ]);
+    let events = events_of(&c, "live");
     assert!(events.contains("Liveness probe failed"), "{events}");
     assert!(
         events.contains("failed liveness probe, will be restarted"),
@@ -370,8 +328,8 @@ fn deletion_is_graceful() {
         "trap '' TERM; sleep 600 & wait; sleep 600",
         "terminationGracePeriodSeconds: 3",
     );
-    wait_ready(&c, "polite");
-    wait_ready(&c, "stubborn");
+    c.wait_pod_ready("polite");
+    c.wait_pod_ready("stubborn");
     let t = Instant::now();
     c.ok(&["delete", "pod", "polite"]);
     assert!(
@@ -388,70 +346,37 @@ fn deletion_is_graceful() {
     );
 }
 
+const CONTAINER_ID: &str = "{.status.containerStatuses[0].containerID}";
+
 #[test]
 fn pods_survive_a_k1s_restart() {
     let mut c = Cluster::start_with_images();
     c.ok(&["run", "web", &format!("--image={NGINX}")]);
-    wait_ready(&c, "web");
-    let id = c.ok(&[
-        "get",
-        "pod",
-        "web",
-        "-o",
-        "jsonpath={.status.containerStatuses[0].containerID}",
-    ]);
-    let ip = pod_ip(&c, "web");
+    c.wait_pod_ready("web");
+    let id = c.jsonpath(&["pod", "web"], CONTAINER_ID);
+    let ip = c.pod_ip("web");
     c.stop("TERM");
     c.launch();
-    wait_ready(&c, "web");
+    c.wait_pod_ready("web");
     assert_eq!(
-        c.ok(&[
-            "get",
-            "pod",
-            "web",
-            "-o",
-            "jsonpath={.status.containerStatuses[0].containerID}"
-        ]),
+        c.jsonpath(&["pod", "web"], CONTAINER_ID),
         id,
         "the same container keeps running"
     );
-    assert_eq!(pod_ip(&c, "web"), ip);
-    c.ok(&[
-        "run",
-        "client",
-        &format!("--image={CURL}"),
-        "--",
-        "sleep",
-        "3600",
-    ]);
-    wait_ready(&c, "client");
-    let body = c.ok(&[
-        "exec",
-        "client",
-        "--",
-        "curl",
-        "-s",
-        "--max-time",
-        "5",
-        &format!("http://{ip}/"),
-    ]);
+    assert_eq!(c.pod_ip("web"), ip);
+    c.start_client_pod(CURL);
+    let body = curl_from_client(&c, &ip);
     assert_eq!(body.trim(), "web");
 }
 
 /// Counts what pods leave behind on the node: pod network namespaces,
 /// veths in the cluster namespace, mounts under the data directory.
 fn leftovers(c: &Cluster) -> (usize, usize, usize) {
-    let netns = std::fs::read_dir(c.data_dir().join("netns"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let veths = c.pod_veths().len();
-    let data = c.data_dir().to_string_lossy().into_owned();
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&data))
-        .count();
-    (netns, veths, mounts)
+    (
+        c.pod_netns_pins().len(),
+        c.pod_veths().len(),
+        c.data_dir_mounts().len(),
+    )
 }
 
 #[test]
@@ -476,13 +401,13 @@ fn a_hundred_create_delete_cycles_leave_nothing_behind() {
             "--timeout=60s",
         ]);
         for ip in c
-            .ok(&["get", "pods", "-o", "jsonpath={.items[*].status.podIP}"])
+            .jsonpath(&["pods"], "{.items[*].status.podIP}")
             .split_whitespace()
         {
             ips.insert(ip.to_string());
         }
         uids.extend(
-            c.ok(&["get", "pods", "-o", "jsonpath={.items[*].metadata.uid}"])
+            c.jsonpath(&["pods"], "{.items[*].metadata.uid}")
                 .split_whitespace()
                 .map(String::from),
         );
@@ -497,26 +422,9 @@ fn a_hundred_create_delete_cycles_leave_nothing_behind() {
     let mut c = c;
     c.stop("TERM");
     // Every pod's cgroups are gone too (v1 controllers or the v2 tree).
-    let cgroup_dirs = |uid: &str| -> Vec<std::path::PathBuf> {
-        ["memory", "cpu", "pids", ""]
-            .iter()
-            .map(|ctrl| {
-                std::path::Path::new("/sys/fs/cgroup")
-                    .join(ctrl)
-                    .join("k1s")
-                    .join(uid)
-            })
-            .filter(|p| p.exists())
-            .collect()
-    };
-    let left: Vec<_> = uids.iter().flat_map(|u| cgroup_dirs(u)).collect();
+    let left = pod_cgroups(&uids);
     assert!(left.is_empty(), "pod cgroups left behind: {left:?}");
-    let reset = c.reset();
-    assert!(
-        reset.status.success(),
-        "{}",
-        String::from_utf8_lossy(&reset.stderr)
-    );
+    c.reset_ok();
     let out = std::process::Command::new("ip")
         .args(["-n", &c.netns, "link", "show", "k1s0"])
         .output()
@@ -583,8 +491,8 @@ spec:
 "#
     );
     c.ok(&["apply", "-f", &c.file("configured.yaml", &manifest)]);
-    wait_ready(&c, "configured");
-    let ip = pod_ip(&c, "configured");
+    c.wait_pod_ready("configured");
+    let ip = c.pod_ip("configured");
     let env = c.ok(&["exec", "configured", "--", "env"]);
     for want in [
         "GREETING=hello".to_string(),
@@ -623,12 +531,7 @@ spec:
     assert!(eventually(Duration::from_secs(20), || c
         .ok(&["get", "pod", "broken"])
         .contains("CreateContainerConfigError")));
-    let events = c.ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "involvedObject.name=broken",
-    ]);
+    let events = events_of(&c, "broken");
     assert!(
         events.contains("configmap \"nowhere\" not found"),
         "{events}"
@@ -665,17 +568,15 @@ fn bad_commands_and_missing_images_show_kubelet_reasons() {
         "{}",
         c.ok(&["get", "pods"])
     );
-    let message = c.ok(&["get", "pod", "nocmd", "-o", "jsonpath={.status.containerStatuses[0].lastState.terminated.message}{.status.containerStatuses[0].state.terminated.message}"]);
+    let message = c.jsonpath(
+        &["pod", "nocmd"],
+        "{.status.containerStatuses[0].lastState.terminated.message}{.status.containerStatuses[0].state.terminated.message}",
+    );
     assert!(
         message.contains("exec: \"no-such-binary\": executable file not found in $PATH"),
         "{message}"
     );
-    let events = c.ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "involvedObject.name=never",
-    ]);
+    let events = events_of(&c, "never");
     assert!(
         events.contains(
             "Container image \"127.0.0.1:5000/nginx:0.0-does-not-exist\" is not present with pull policy of Never"

@@ -14,12 +14,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{eventually, Cluster, Laptop, LAPTOP_IP, NODE_IP};
+use support::{
+    eventually, pod_cgroups, stdout_of, Cluster, Laptop, PortForward, LAPTOP_IP, NODE_IP,
+};
 
 const NGINX: &str = "nginx:1.22";
 const CURL: &str = "curlimages/curl:7.88.1";
@@ -31,9 +33,8 @@ const BRIDGE_IP: &str = "10.244.0.1";
 /// about once in 60,000 runs, and all land on one pod once in 10^13.
 const REQUESTS: usize = 30;
 
-fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+/// How long the endpoints may take to follow the pods.
+const ENDPOINTS_WAIT: Duration = Duration::from_secs(30);
 
 /// A Deployment of `replicas` nginx pods labelled `app=NAME`, rolled out.
 fn nginx_deployment(c: &Cluster, name: &str, replicas: u32) -> BTreeMap<String, String> {
@@ -45,7 +46,7 @@ fn nginx_deployment(c: &Cluster, name: &str, replicas: u32) -> BTreeMap<String, 
         &format!("--replicas={replicas}"),
     ]);
     rollout(c, name);
-    let pods = pods(c, &format!("app={name}"));
+    let pods = c.pod_ips(&format!("app={name}"));
     assert_eq!(pods.len(), replicas as usize, "{pods:?}");
     pods
 }
@@ -59,69 +60,24 @@ fn rollout(c: &Cluster, deployment: &str) {
     ]);
 }
 
-/// Pod name → pod IP for the pods matching `selector`.
-fn pods(c: &Cluster, selector: &str) -> BTreeMap<String, String> {
+/// Two nginx pods behind the NodePort Service `web` (30080) with its
+/// endpoints in place, and the laptop to reach it from outside the node.
+fn web_on_node_port(c: &Cluster) -> (BTreeMap<String, String>, Laptop) {
+    let web = nginx_deployment(c, "web", 2);
     c.ok(&[
-        "get",
-        "pods",
-        "-l",
-        selector,
-        "-o",
-        r#"jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}"#,
-    ])
-    .lines()
-    .filter_map(|l| l.split_once(' '))
-    .map(|(name, ip)| (name.to_string(), ip.to_string()))
-    .collect()
+        "create",
+        "service",
+        "nodeport",
+        "web",
+        "--tcp=80:80",
+        "--node-port=30080",
+    ]);
+    c.wait_endpoints("web", &web.values().cloned().collect(), ENDPOINTS_WAIT);
+    (web, Laptop::join(c))
 }
 
 fn names(pods: &BTreeMap<String, String>) -> BTreeSet<String> {
     pods.keys().cloned().collect()
-}
-
-/// The ready addresses in the Endpoints of `svc`.
-fn endpoint_ips(c: &Cluster, svc: &str) -> BTreeSet<String> {
-    c.ok(&[
-        "get",
-        "endpoints",
-        svc,
-        "-o",
-        "jsonpath={.subsets[*].addresses[*].ip}",
-    ])
-    .split_whitespace()
-    .map(String::from)
-    .collect()
-}
-
-fn wait_endpoints(c: &Cluster, svc: &str, ips: &BTreeSet<String>) {
-    assert!(
-        eventually(Duration::from_secs(30), || &endpoint_ips(c, svc) == ips),
-        "endpoints {svc} should become {ips:?}, are {:?}",
-        endpoint_ips(c, svc)
-    );
-}
-
-fn cluster_ip(c: &Cluster, svc: &str) -> String {
-    c.ok(&["get", "svc", svc, "-o", "jsonpath={.spec.clusterIP}"])
-}
-
-/// A curl pod named `client` that sleeps, for `kubectl exec`.
-fn client_pod(c: &Cluster) {
-    c.ok(&[
-        "run",
-        "client",
-        &format!("--image={CURL}"),
-        "--restart=Never",
-        "--",
-        "sleep",
-        "3600",
-    ]);
-    c.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/client",
-        "--timeout=60s",
-    ]);
 }
 
 /// `kubectl exec client -- sh -c SCRIPT`, which must succeed; its stdout.
@@ -143,30 +99,12 @@ fn curl_from_client(c: &Cluster, url: &str, n: usize) -> Vec<String> {
     .collect()
 }
 
-/// `n` requests from the laptop: the answers, as above.
-fn curl_from_laptop(laptop: &Laptop, url: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            let out = laptop.curl(url, 3);
-            match out.status.code() {
-                Some(0) => text(&out).trim().to_string(),
-                code => format!("FAILED exit={}", code.unwrap_or(-1)),
-            }
-        })
-        .collect()
-}
-
-/// curl inside the cluster's namespace (the node itself): (exit code, body).
+/// curl on the node itself: (exit code, body).
 fn curl_from_node(c: &Cluster, url: &str, max_secs: u32) -> (i32, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &c.netns, "curl", "-s", "--max-time"])
-        .arg(max_secs.to_string())
-        .arg(url)
-        .output()
-        .expect("curl");
+    let out = c.curl(url, max_secs);
     (
         out.status.code().unwrap_or(-1),
-        text(&out).trim().to_string(),
+        stdout_of(&out).trim().to_string(),
     )
 }
 
@@ -174,16 +112,16 @@ fn distinct(answers: &[String]) -> BTreeSet<String> {
     answers.iter().cloned().collect()
 }
 
-/// `nft` inside the cluster's namespace; (success, stdout + stderr).
+/// `nft` on the node; (success, stdout + stderr).
 fn nft(c: &Cluster, args: &[&str]) -> (bool, String) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &c.netns, "nft"])
-        .args(args)
-        .output()
-        .expect("nft");
+    let out = c.nft(args);
     (
         out.status.success(),
-        format!("{}{}", text(&out), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            stdout_of(&out),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -250,20 +188,17 @@ fn session_affinity_client_ip_pins_one_pod_while_none_spreads() {
     let web = nginx_deployment(&c, "web", 3);
     c.ok(&["apply", "-f", &c.file("svc.yaml", AFFINITY_SERVICES)]);
     let ips: BTreeSet<String> = web.values().cloned().collect();
-    wait_endpoints(&c, "sticky", &ips);
-    wait_endpoints(&c, "spread", &ips);
+    c.wait_endpoints("sticky", &ips, ENDPOINTS_WAIT);
+    c.wait_endpoints("spread", &ips, ENDPOINTS_WAIT);
     // Defaulting, as kube-apiserver does it.
     assert_eq!(
-        c.ok(&[
-            "get",
-            "svc",
-            "sticky",
-            "-o",
-            "jsonpath={.spec.sessionAffinityConfig.clientIP.timeoutSeconds}"
-        ]),
+        c.jsonpath(
+            &["svc", "sticky"],
+            "{.spec.sessionAffinityConfig.clientIP.timeoutSeconds}"
+        ),
         "10800"
     );
-    client_pod(&c);
+    c.start_client_pod(CURL);
 
     let sticky = curl_from_client(&c, "http://sticky", REQUESTS);
     assert_eq!(sticky.len(), REQUESTS, "{sticky:?}");
@@ -287,7 +222,7 @@ fn session_affinity_client_ip_pins_one_pod_while_none_spreads() {
     // The laptop is another client IP: it sticks too (through the NodePort,
     // affinity is recorded before the source is masqueraded).
     let laptop = Laptop::join(&c);
-    let from_laptop = curl_from_laptop(&laptop, &format!("http://{NODE_IP}:30090/"), REQUESTS);
+    let from_laptop = laptop.curl_answers(&format!("http://{NODE_IP}:30090/"), REQUESTS);
     let laptop_pods = distinct(&from_laptop);
     assert_eq!(laptop_pods.len(), 1, "{from_laptop:?}");
     assert!(names(&web).is_superset(&laptop_pods), "{from_laptop:?}");
@@ -298,19 +233,16 @@ fn session_affinity_client_ip_pins_one_pod_while_none_spreads() {
     let gone = web[&first].clone();
     assert!(
         eventually(Duration::from_secs(30), || {
-            let now = endpoint_ips(&c, "sticky");
+            let now = c.endpoint_ips("sticky");
             !now.contains(&gone) && !now.is_empty()
         }),
         "the deleted pod leaves the endpoints: {:?}",
-        endpoint_ips(&c, "sticky")
+        c.endpoint_ips("sticky")
     );
     assert!(
-        eventually(Duration::from_secs(10), || !nft(
-            &c,
-            &["list", "table", "ip", "k1s"]
-        )
-        .1
-        .contains(&format!("dnat to {gone}:80"))),
+        eventually(Duration::from_secs(10), || !c
+            .proxy_table()
+            .contains(&format!("dnat to {gone}:80"))),
         "the proxy stops sending to the deleted pod"
     );
     let moved = curl_from_client(&c, "http://sticky", REQUESTS);
@@ -376,36 +308,20 @@ endpoints:
 fn traffic_policies_keep_or_masquerade_the_source_and_drop_without_local_endpoints() {
     let t = Instant::now();
     let c = Cluster::start_with_images();
-    let web = nginx_deployment(&c, "web", 2);
-    step(t, "deployment rolled out");
-    c.ok(&[
-        "create",
-        "service",
-        "nodeport",
-        "web",
-        "--tcp=80:80",
-        "--node-port=30080",
-    ]);
-    wait_endpoints(&c, "web", &web.values().cloned().collect());
-    let laptop = Laptop::join(&c);
+    let (web, laptop) = web_on_node_port(&c);
+    step(t, "deployment behind NodePort 30080");
     let url = |path: &str| format!("http://{NODE_IP}:30080{path}");
 
     // externalTrafficPolicy Cluster (the default): the endpoint could be on
     // any node, so the node masquerades and the pod sees the node's address.
     assert_eq!(
-        c.ok(&[
-            "get",
-            "svc",
-            "web",
-            "-o",
-            "jsonpath={.spec.externalTrafficPolicy}"
-        ]),
+        c.jsonpath(&["svc", "web"], "{.spec.externalTrafficPolicy}"),
         "Cluster"
     );
     let mut pod = String::new();
     assert!(
         eventually(Duration::from_secs(10), || {
-            pod = text(&laptop.curl(&url("/policy-cluster"), 5))
+            pod = stdout_of(&laptop.curl(&url("/policy-cluster"), 5))
                 .trim()
                 .to_string();
             web.contains_key(&pod)
@@ -433,7 +349,7 @@ fn traffic_policies_keep_or_masquerade_the_source_and_drop_without_local_endpoin
         eventually(Duration::from_secs(10), || {
             let path = format!("/policy-local-{}", rand_suffix());
             let out = laptop.curl(&url(&path), 5);
-            pod = text(&out).trim().to_string();
+            pod = stdout_of(&out).trim().to_string();
             if !web.contains_key(&pod) {
                 return false;
             }
@@ -474,7 +390,7 @@ fn traffic_policies_keep_or_masquerade_the_source_and_drop_without_local_endpoin
         Some(28),
         "dropped: curl times out (28), got {:?} {}",
         out.status.code(),
-        text(&out)
+        stdout_of(&out)
     );
     assert!(started.elapsed() >= Duration::from_secs(3));
     let (_, table) = nft(&c, &["list", "map", "ip", "k1s", "no-endpoint-nodeports"]);
@@ -492,8 +408,8 @@ fn traffic_policies_keep_or_masquerade_the_source_and_drop_without_local_endpoin
         "  internalTrafficPolicy: Local\n  ports:\n  - port: 80",
     );
     c.ok(&["apply", "-f", &c.file("internal.yaml", &internal)]);
-    let remote_ip = cluster_ip(&c, "remote");
-    let internal_ip = cluster_ip(&c, "internal");
+    let remote_ip = c.cluster_ip("remote");
+    let internal_ip = c.cluster_ip("internal");
     assert!(
         eventually(Duration::from_secs(10), || curl_from_node(
             &c,
@@ -525,8 +441,8 @@ fn traffic_policies_keep_or_masquerade_the_source_and_drop_without_local_endpoin
         "-p",
         r#"{"spec":{"internalTrafficPolicy":"Local"}}"#,
     ]);
-    let web_ip_svc = cluster_ip(&c, "web");
-    client_pod(&c);
+    let web_ip_svc = c.cluster_ip("web");
+    c.start_client_pod(CURL);
     let answers = curl_from_client(&c, &format!("http://{web_ip_svc}"), 10);
     assert!(
         answers.iter().all(|a| web.contains_key(a)),
@@ -537,7 +453,7 @@ fn traffic_policies_keep_or_masquerade_the_source_and_drop_without_local_endpoin
     // No endpoints at all (scaled to 0): rejected at once, for both
     // policies alike (kube-proxy's reject, not the "no local" drop).
     c.ok(&["scale", "deployment", "web", "--replicas=0"]);
-    wait_endpoints(&c, "web", &BTreeSet::new());
+    c.wait_endpoints("web", &BTreeSet::new(), ENDPOINTS_WAIT);
     assert!(
         eventually(Duration::from_secs(10), || {
             let started = Instant::now();
@@ -686,9 +602,9 @@ fn rolling_update_and_scaling_fail_no_request() {
     let c = Cluster::start_with_images();
     c.ok(&["apply", "-f", &c.file("web.yaml", ROLLING_WEB)]);
     rollout(&c, "web");
-    let before = pods(&c, "app=web");
-    wait_endpoints(&c, "web", &before.values().cloned().collect());
-    client_pod(&c);
+    let before = c.pod_ips("app=web");
+    c.wait_endpoints("web", &before.values().cloned().collect(), ENDPOINTS_WAIT);
+    c.start_client_pod(CURL);
 
     let requests = Loop::start(&c);
     assert!(
@@ -701,7 +617,7 @@ fn rolling_update_and_scaling_fail_no_request() {
         eventually(Duration::from_secs(30), || web_pod_count(&c) == 3),
         "the old pods finish terminating"
     );
-    let after_rollout = pods(&c, "app=web");
+    let after_rollout = c.pod_ips("app=web");
     assert!(names(&after_rollout).is_disjoint(&names(&before)));
 
     c.ok(&["scale", "deployment/web", "--replicas=5"]);
@@ -711,7 +627,7 @@ fn rolling_update_and_scaling_fail_no_request() {
         eventually(Duration::from_secs(30), || web_pod_count(&c) == 2),
         "scaled down to two pods"
     );
-    let last = pods(&c, "app=web");
+    let last = c.pod_ips("app=web");
     // A few more requests against the final two.
     let seen = requests.count();
     assert!(eventually(Duration::from_secs(10), || requests.count() >= seen + 10));
@@ -766,25 +682,15 @@ fn port_forward_to_a_service_reaches_one_of_its_pods() {
     let c = Cluster::start_with_images();
     let web = nginx_deployment(&c, "web", 2);
     c.ok(&["expose", "deployment", "web", "--port=80"]);
-    let mut pf = c
-        .kubectl_cmd(&["port-forward", "svc/web", "18081:80"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl port-forward");
-    let mut first = String::new();
-    let mut out = BufReader::new(pf.stdout.take().expect("stdout"));
-    let _ = out.read_line(&mut first);
+    let pf = PortForward::start(&c, "svc/web", "18081:80");
+    let first = pf.first_line.clone();
     let answers: Vec<String> = (0..5)
         .map(|_| {
             let (_, body) = curl_from_node(&c, "http://localhost:18081/", 5);
             body
         })
         .collect();
-    let _ = pf.kill();
-    let mut err = String::new();
-    let _ = pf.stderr.take().map(|mut e| e.read_to_string(&mut err));
-    let _ = pf.wait();
+    let err = pf.stop();
     assert!(
         first.contains("Forwarding from 127.0.0.1:18081 -> 80"),
         "{first}{err}"
@@ -803,8 +709,8 @@ fn a_deleted_or_flushed_table_is_repaired_within_seconds() {
     let c = Cluster::start_with_images();
     let web = nginx_deployment(&c, "web", 1);
     c.ok(&["expose", "deployment", "web", "--port=80"]);
-    wait_endpoints(&c, "web", &web.values().cloned().collect());
-    let url = format!("http://{}/", cluster_ip(&c, "web"));
+    c.wait_endpoints("web", &web.values().cloned().collect(), ENDPOINTS_WAIT);
+    let url = format!("http://{}/", c.cluster_ip("web"));
     assert!(
         eventually(Duration::from_secs(10), || curl_from_node(&c, &url, 2)
             .1
@@ -831,9 +737,7 @@ fn a_deleted_or_flushed_table_is_repaired_within_seconds() {
             c.log()
         );
         eprintln!("table {what}: repaired after {took:?}");
-        assert!(nft(&c, &["list", "table", "ip", "k1s"])
-            .1
-            .contains("service-ips"));
+        assert!(c.proxy_table().contains("service-ips"));
     }
     // The proxy said why it reloaded (its drift check, not a Service change).
     let log = c.log();
@@ -961,7 +865,7 @@ spec:
 
 /// What the UDP client printed so far: `POD ping N` answers, `timeout N`.
 fn udp_answers(c: &Cluster) -> Vec<String> {
-    text(&c.kubectl(&["logs", "udp-client"]))
+    stdout_of(&c.kubectl(&["logs", "udp-client"]))
         .lines()
         .map(String::from)
         .collect()
@@ -971,24 +875,13 @@ fn udp_answers(c: &Cluster) -> Vec<String> {
 fn a_udp_flow_moves_to_the_replacement_pod() {
     let c = Cluster::start_with_images();
     let layout = udp_echo_image(c.dir.path());
-    let imported = Command::new(env!("CARGO_BIN_EXE_k1s"))
-        .args(["image", "import"])
-        .arg(&layout)
-        .arg("--data-dir")
-        .arg(c.data_dir())
-        .output()
-        .expect("k1s image import");
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    c.import_image(&layout);
     c.ok(&["apply", "-f", &c.file("echo.yaml", UDP_OBJECTS)]);
     rollout(&c, "echo");
-    let first = pods(&c, "app=echo");
+    let first = c.pod_ips("app=echo");
     let (first_pod, first_ip) = first.iter().next().expect("an echo pod");
-    wait_endpoints(&c, "echo", &BTreeSet::from([first_ip.clone()]));
-    let svc_ip = cluster_ip(&c, "echo");
+    c.wait_endpoints("echo", &BTreeSet::from([first_ip.clone()]), ENDPOINTS_WAIT);
+    let svc_ip = c.cluster_ip("echo");
 
     c.ok(&[
         "run",
@@ -1015,12 +908,12 @@ fn a_udp_flow_moves_to_the_replacement_pod() {
     // DNATed to the first pod; it is refreshed every 200 ms, so without
     // cleanup it would stay on the dead pod's address for good.
     let flows = || {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &c.netns, "conntrack", "-L", "-p", "udp"])
-            .args(["--orig-port-src", "40000"])
+        let out = c
+            .in_netns("conntrack")
+            .args(["-L", "-p", "udp", "--orig-port-src", "40000"])
             .output()
             .expect("conntrack");
-        text(&out)
+        stdout_of(&out)
     };
     assert!(flows().contains(&format!("src={first_ip} ")), "{}", flows());
 
@@ -1028,7 +921,7 @@ fn a_udp_flow_moves_to_the_replacement_pod() {
     let mut second = BTreeMap::new();
     assert!(
         eventually(Duration::from_secs(30), || {
-            second = pods(&c, "app=echo");
+            second = c.pod_ips("app=echo");
             second.retain(|name, ip| name != first_pod && !ip.is_empty());
             !second.is_empty()
         }),
@@ -1086,21 +979,11 @@ fn ns_inode(path: &Path) -> Option<String> {
 #[test]
 fn reset_after_traffic_leaves_no_namespace_link_table_or_process() {
     let mut c = Cluster::start_with_images();
-    let web = nginx_deployment(&c, "web", 2);
-    c.ok(&[
-        "create",
-        "service",
-        "nodeport",
-        "web",
-        "--tcp=80:80",
-        "--node-port=30080",
-    ]);
-    wait_endpoints(&c, "web", &web.values().cloned().collect());
-    let laptop = Laptop::join(&c);
+    let (web, laptop) = web_on_node_port(&c);
     let mut answers = Vec::new();
     assert!(
         eventually(Duration::from_secs(10), || {
-            answers = curl_from_laptop(&laptop, &format!("http://{NODE_IP}:30080/"), 5);
+            answers = laptop.curl_answers(&format!("http://{NODE_IP}:30080/"), 5);
             answers.iter().all(|a| web.contains_key(a))
         }),
         "{answers:?}"
@@ -1119,7 +1002,7 @@ fn reset_after_traffic_leaves_no_namespace_link_table_or_process() {
         "{tables}"
     );
     let uids: Vec<String> = c
-        .ok(&["get", "pods", "-o", "jsonpath={.items[*].metadata.uid}"])
+        .jsonpath(&["pods"], "{.items[*].metadata.uid}")
         .split_whitespace()
         .map(String::from)
         .collect();
@@ -1138,13 +1021,7 @@ fn reset_after_traffic_leaves_no_namespace_link_table_or_process() {
     // Containers outlive a stopped k1s (it adopts them when it starts
     // again); reset is what removes them.
     assert!(in_pods(process_netns()) >= 2, "pods outlive k1s");
-    let out = c.reset();
-    assert!(
-        out.status.success(),
-        "k1s reset: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = text(&out);
+    let printed = c.reset_ok();
     assert!(
         printed.contains("nftables table ip k1s: removed"),
         "{printed}"
@@ -1156,24 +1033,15 @@ fn reset_after_traffic_leaves_no_namespace_link_table_or_process() {
         .args(["-n", &c.netns, "-o", "link", "show"])
         .output()
         .expect("ip link");
-    let links: Vec<String> = text(&links)
+    let links: Vec<String> = stdout_of(&links)
         .lines()
         .filter_map(|l| l.split(": ").nth(1))
         .map(|n| n.split('@').next().unwrap_or(n).to_string())
         .collect();
     assert_eq!(links, ["lo", "eth0"], "only the test's own links stay");
-    let netns_dir = c.data_dir().join("netns");
-    let pins = std::fs::read_dir(&netns_dir)
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(pins, 0, "no pod namespace pinned in {netns_dir:?}");
-    let data = c.data_dir().to_string_lossy().into_owned();
-    let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&data))
-        .map(String::from)
-        .collect();
+    let pins = c.pod_netns_pins();
+    assert!(pins.is_empty(), "pod namespaces left pinned: {pins:?}");
+    let mounts = c.data_dir_mounts();
     assert!(mounts.is_empty(), "mounts left: {mounts:?}");
     let left: Vec<(u32, String, String)> = process_netns()
         .into_iter()
@@ -1183,15 +1051,7 @@ fn reset_after_traffic_leaves_no_namespace_link_table_or_process() {
         left.is_empty(),
         "processes left in the node's or a pod's namespace: {left:?}"
     );
-    let cgroups: Vec<PathBuf> = uids
-        .iter()
-        .flat_map(|uid| {
-            ["", "memory", "cpu", "pids"]
-                .iter()
-                .map(move |ctrl| Path::new("/sys/fs/cgroup").join(ctrl).join("k1s").join(uid))
-        })
-        .filter(|p| p.exists())
-        .collect();
+    let cgroups = pod_cgroups(&uids);
     assert!(cgroups.is_empty(), "pod cgroups left: {cgroups:?}");
     drop(laptop);
 }

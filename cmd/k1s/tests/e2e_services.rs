@@ -164,13 +164,10 @@ fn tutorial_services_print_like_a_kubeadm_cluster() {
     assert!(support::eventually(
         std::time::Duration::from_secs(10),
         || {
-            c.ok(&[
-                "get",
-                "svc",
-                "test-service",
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[0].ip}",
-            ]) == support::NODE_IP
+            c.jsonpath(
+                &["svc", "test-service"],
+                "{.status.loadBalancer.ingress[0].ip}",
+            ) == support::NODE_IP
         }
     ));
     assert_eq!(
@@ -196,20 +193,8 @@ web-headless ClusterIP None <none> 80/TCP <AGE>"
         .contains("kube-system kube-dns ClusterIP 10.96.0.10 <none> 53/UDP,53/TCP,9153/TCP <AGE>"));
 
     let described = c.ok(&["describe", "service", "test-service"]);
-    let np = c.ok(&[
-        "get",
-        "svc",
-        "test-service",
-        "-o",
-        "jsonpath={.spec.ports[0].nodePort}",
-    ]);
-    let ip = c.ok(&[
-        "get",
-        "svc",
-        "test-service",
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
+    let np = c.jsonpath(&["svc", "test-service"], "{.spec.ports[0].nodePort}");
+    let ip = c.cluster_ip("test-service");
     assert_eq!(
         described.trim_end(),
         format!(
@@ -327,44 +312,21 @@ nginx-service ClusterIP <IP> <none> 80/TCP <AGE> app=nginx-service
 web NodePort <IP> <none> 80:30080/TCP <AGE> app=web"
     );
     // kubectl edit: ClusterIP → NodePort keeps the ClusterIP and allocates a NodePort.
-    let ip = c.ok(&["get", "svc", "nginx", "-o", "jsonpath={.spec.clusterIP}"]);
-    let out = c
-        .kubectl_cmd(&["edit", "service", "nginx"])
-        .env(
-            "KUBE_EDITOR",
-            "sed -i -e s/type:\\ ClusterIP/type:\\ NodePort/",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ip = c.cluster_ip("nginx");
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        c.edit(
+            &["service", "nginx"],
+            "sed -i -e s/type:\\ ClusterIP/type:\\ NodePort/"
+        )
+        .trim(),
         "service/nginx edited"
     );
     assert_eq!(
-        c.ok(&[
-            "get",
-            "svc",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.type} {.spec.clusterIP}"
-        ]),
+        c.jsonpath(&["svc", "nginx"], "{.spec.type} {.spec.clusterIP}"),
         format!("NodePort {ip}")
     );
-    let np: u16 = c
-        .ok(&[
-            "get",
-            "svc",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.ports[0].nodePort}",
-        ])
-        .parse()
-        .unwrap();
+    let node_port = || c.jsonpath(&["svc", "nginx"], "{.spec.ports[0].nodePort}");
+    let np: u16 = node_port().parse().unwrap();
     assert!((30000..=32767).contains(&np));
     // Back to ClusterIP with a patch: the NodePort is released.
     c.ok(&[
@@ -374,16 +336,7 @@ web NodePort <IP> <none> 80:30080/TCP <AGE> app=web"
         "-p",
         r#"{"spec":{"type":"ClusterIP","ports":[{"port":80,"nodePort":null}]}}"#,
     ]);
-    assert_eq!(
-        c.ok(&[
-            "get",
-            "svc",
-            "nginx",
-            "-o",
-            "jsonpath={.spec.ports[0].nodePort}"
-        ]),
-        ""
-    );
+    assert_eq!(node_port(), "", "the NodePort is released");
     c.ok(&[
         "create",
         "service",

@@ -22,11 +22,11 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::{eventually, squeeze, Cluster, NODE_IP};
+use support::{
+    eventually, manifest, manifests_dir, squeeze, stdout_of, Cluster, KubectlProxy, Laptop, NODE_IP,
+};
 
 const CURL: &str = "curlimages/curl:7.88.1";
 const NGINX: &str = "nginx:1.22";
@@ -34,14 +34,6 @@ const NGINX: &str = "nginx:1.22";
 /// How many requests a balancing check sends: with three endpoints picked
 /// at random, missing one in 30 tries happens about once in 60,000 runs.
 const REQUESTS: usize = 30;
-
-fn manifests_dir() -> String {
-    format!("{}/../../manifests", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn manifest(name: &str) -> String {
-    format!("{}/{name}", manifests_dir())
-}
 
 /// A copy of manifests/`name` in the test directory with `image: FROM`
 /// replaced by `image: TO` (an image the offline node has).
@@ -213,35 +205,8 @@ fn normalize_replaces_only_volatile_values() {
 // ---------------------------------------------------------------------
 // Pods, endpoints and traffic
 
-/// Pod name → pod IP for the pods matching `selector`.
-fn pods(c: &Cluster, selector: &str) -> BTreeMap<String, String> {
-    c.ok(&[
-        "get",
-        "pods",
-        "-l",
-        selector,
-        "-o",
-        r#"jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}"#,
-    ])
-    .lines()
-    .filter_map(|l| l.split_once(' '))
-    .map(|(name, ip)| (name.to_string(), ip.to_string()))
-    .collect()
-}
-
-/// The addresses in the Endpoints of `svc`.
-fn endpoint_ips(c: &Cluster, svc: &str) -> BTreeSet<String> {
-    c.ok(&[
-        "get",
-        "endpoints",
-        svc,
-        "-o",
-        "jsonpath={.subsets[*].addresses[*].ip}",
-    ])
-    .split_whitespace()
-    .map(String::from)
-    .collect()
-}
+/// How long the endpoints may take to follow the pods and selectors.
+const ENDPOINTS_WAIT: Duration = Duration::from_secs(20);
 
 fn values(map: &BTreeMap<String, String>) -> BTreeSet<String> {
     map.values().cloned().collect()
@@ -251,32 +216,11 @@ fn keys(map: &BTreeMap<String, String>) -> BTreeSet<String> {
     map.keys().cloned().collect()
 }
 
-/// Waits until the Endpoints of `svc` list exactly `ips`.
-fn wait_endpoints(c: &Cluster, svc: &str, ips: &BTreeSet<String>) {
-    assert!(
-        eventually(Duration::from_secs(20), || &endpoint_ips(c, svc) == ips),
-        "endpoints {svc} should become {ips:?}, are {:?}",
-        endpoint_ips(c, svc)
-    );
-}
-
 /// Commands typed into `kubectl run tmp --rm -i --image=<curl> -- sh`
 /// (the tutorial's `-it`, without a terminal); returns what they printed.
 fn from_a_pod(c: &Cluster, script: &str) -> String {
-    let out = c.kubectl_stdin(
-        &[
-            "run",
-            "tmp",
-            "--rm",
-            "-i",
-            "--restart=Never",
-            &format!("--image={CURL}"),
-            "--",
-            "sh",
-        ],
-        script,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = c.run_rm_shell(CURL, script);
+    let stdout = stdout_of(&out);
     assert!(
         out.status.success(),
         "kubectl run tmp: {stdout}\n{}\n{}",
@@ -340,122 +284,11 @@ fn assert_nslookup(lines: &[String], name: &str, addresses: &BTreeSet<String>) {
     assert_eq!(&got, addresses, "nslookup {name}:\n{text}");
 }
 
-/// A second namespace playing the user's laptop, joined to the node by the
-/// harness's veth (its peer end moves here as 192.168.56.1). Deleted on
-/// drop, which also removes the veth pair.
-struct Laptop(String);
-
-impl Laptop {
-    fn join(c: &Cluster) -> Laptop {
-        let name = format!("{}-laptop", c.netns);
-        let ip = |args: &[&str]| {
-            let ok = Command::new("ip")
-                .args(args)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "ip {args:?}");
-        };
-        ip(&["netns", "add", &name]);
-        let laptop = Laptop(name.clone());
-        ip(&["-n", &name, "link", "set", "lo", "up"]);
-        ip(&["-n", &c.netns, "link", "set", "eth0-peer", "netns", &name]);
-        ip(&[
-            "-n",
-            &name,
-            "addr",
-            "add",
-            "192.168.56.1/24",
-            "dev",
-            "eth0-peer",
-        ]);
-        ip(&["-n", &name, "link", "set", "eth0-peer", "up"]);
-        laptop
-    }
-
-    /// `curl -s URL` from the laptop, REQUESTS times: the answers.
-    fn curl_many(&self, url: &str) -> Vec<String> {
-        (0..REQUESTS)
-            .map(|_| {
-                let out = Command::new("ip")
-                    .args([
-                        "netns",
-                        "exec",
-                        &self.0,
-                        "curl",
-                        "-s",
-                        "--max-time",
-                        "3",
-                        url,
-                    ])
-                    .output()
-                    .expect("curl");
-                String::from_utf8_lossy(&out.stdout).trim().to_string()
-            })
-            .collect()
-    }
-}
-
-impl Drop for Laptop {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// `kubectl proxy` in the cluster's namespace (on its 127.0.0.1), killed
-/// by PID on drop.
-struct KubectlProxy(Child);
-
-impl KubectlProxy {
-    fn start(c: &Cluster, port: u16) -> KubectlProxy {
-        let mut child = c
-            .kubectl_cmd(&["proxy", &format!("--port={port}")])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("kubectl proxy");
-        let stdout = child.stdout.take().expect("proxy stdout");
-        let proxy = KubectlProxy(child);
-        // `ip netns exec` execs kubectl, so the child is kubectl itself;
-        // its first line says it listens (or EOF says it died).
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reading kubectl proxy");
-        assert_eq!(
-            line.trim(),
-            format!("Starting to serve on 127.0.0.1:{port}")
-        );
-        proxy
-    }
-}
-
-impl Drop for KubectlProxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `dig +short @10.96.0.10 ARGS` in the cluster's namespace, sorted lines.
 fn dig(c: &Cluster, args: &[&str]) -> Vec<String> {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &c.netns,
-            "dig",
-            "+short",
-            "+time=2",
-            "+tries=1",
-            "@10.96.0.10",
-        ])
-        .args(args)
-        .output()
-        .expect("dig");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
+    let mut all = vec!["+short"];
+    all.extend_from_slice(args);
+    let mut lines: Vec<String> = c.dig(&all).lines().map(String::from).collect();
     lines.sort();
     lines
 }
@@ -482,7 +315,7 @@ fn web_deployment(c: &Cluster) -> BTreeMap<String, String> {
         "deployment.apps/web created"
     );
     rollout(c, "web");
-    let web = pods(c, "app=web");
+    let web = c.pod_ips("app=web");
     assert_eq!(web.len(), 3, "{web:?}");
     web
 }
@@ -502,9 +335,9 @@ fn curl_web_by_name_is_balanced_over_three_pods() {
     ]);
     c.ok(&["expose", "deployment", "web", "--port=80"]);
     rollout(&c, "web");
-    let web = pods(&c, "app=web");
+    let web = c.pod_ips("app=web");
     assert_eq!(web.len(), 3);
-    wait_endpoints(&c, "web", &values(&web));
+    c.wait_endpoints("web", &values(&web), ENDPOINTS_WAIT);
 
     let script = format!(
         "{}echo '== nslookup'\nnslookup web.default.svc.cluster.local 2>&1\nexit\n",
@@ -512,7 +345,7 @@ fn curl_web_by_name_is_balanced_over_three_pods() {
     );
     let out = sections(&from_a_pod(&c, &script));
     assert_balanced("curl http://web", &out["web"], &keys(&web));
-    let cluster_ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let cluster_ip = c.cluster_ip("web");
     assert_nslookup(
         &out["nslookup"],
         "web.default.svc.cluster.local",
@@ -530,7 +363,7 @@ fn curl_web_by_name_is_balanced_over_three_pods() {
     let laptop = Laptop::join(&c);
     assert_balanced(
         "NodePort 30080 from the laptop",
-        &laptop.curl_many(&format!("http://{NODE_IP}:30080/")),
+        &laptop.curl_answers(&format!("http://{NODE_IP}:30080/"), REQUESTS),
         &keys(&web),
     );
 }
@@ -573,13 +406,13 @@ fn clusterip_nodeport_and_loadbalancer_step_by_step() {
             "web ClusterIP <CLUSTER-IP> <none> 80/TCP <AGE>",
         ],
     );
-    let cluster_ip = c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let cluster_ip = c.cluster_ip("web");
     let ip: Ipv4Addr = cluster_ip.parse().expect("ClusterIP");
     assert!(
         ip.octets()[0] == 10 && (96..112).contains(&ip.octets()[1]),
         "ClusterIP {ip} in 10.96.0.0/12"
     );
-    wait_endpoints(&c, "web", &values(&web));
+    c.wait_endpoints("web", &values(&web), ENDPOINTS_WAIT);
     expect(
         &c,
         &["get", "endpoints", "web"],
@@ -675,14 +508,14 @@ fn clusterip_nodeport_and_loadbalancer_step_by_step() {
         ],
     );
     assert_eq!(
-        c.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]),
+        c.cluster_ip("web"),
         cluster_ip,
         "the ClusterIP survives the type change"
     );
     let laptop = Laptop::join(&c);
     assert_balanced(
         "curl http://192.168.56.10:30080 from the laptop",
-        &laptop.curl_many(&format!("http://{NODE_IP}:30080")),
+        &laptop.curl_answers(&format!("http://{NODE_IP}:30080"), REQUESTS),
         &keys(&web),
     );
 
@@ -701,7 +534,7 @@ fn clusterip_nodeport_and_loadbalancer_step_by_step() {
     );
     assert_balanced(
         "curl http://192.168.56.10 (LoadBalancer) from the laptop",
-        &laptop.curl_many(&format!("http://{NODE_IP}")),
+        &laptop.curl_answers(&format!("http://{NODE_IP}"), REQUESTS),
         &keys(&web),
     );
 }
@@ -724,15 +557,14 @@ fn externalname_headless_multiport_and_named_target_port() {
         c.ok(&["apply", "-f", &step8]).trim(),
         "pod/nginx created\nservice/first-service created"
     );
-    c.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/nginx",
-        "--timeout=60s",
-    ]);
-    let nginx_ip = c.ok(&["get", "pod", "nginx", "-o", "jsonpath={.status.podIP}"]);
-    wait_endpoints(&c, "first-service", &BTreeSet::from([nginx_ip.clone()]));
-    wait_endpoints(&c, "web-headless", &values(&web));
+    c.wait_pod_ready("nginx");
+    let nginx_ip = c.pod_ip("nginx");
+    c.wait_endpoints(
+        "first-service",
+        &BTreeSet::from([nginx_ip.clone()]),
+        ENDPOINTS_WAIT,
+    );
+    c.wait_endpoints("web-headless", &values(&web), ENDPOINTS_WAIT);
 
     expect(
         &c,
@@ -836,7 +668,7 @@ fn selector_typo_rollout_proxy_and_cleanup() {
     let c = Cluster::start_with_images();
     let web = web_deployment(&c);
     c.ok(&["apply", "-f", &manifest("02-web-svc-clusterip.yaml")]);
-    wait_endpoints(&c, "web", &values(&web));
+    c.wait_endpoints("web", &values(&web), ENDPOINTS_WAIT);
 
     // Step 9: one wrong character in the selector empties the endpoints.
     assert_eq!(
@@ -844,7 +676,7 @@ fn selector_typo_rollout_proxy_and_cleanup() {
             .trim(),
         "service/web configured"
     );
-    wait_endpoints(&c, "web", &BTreeSet::new());
+    c.wait_endpoints("web", &BTreeSet::new(), ENDPOINTS_WAIT);
     expect(
         &c,
         &["get", "endpoints", "web"],
@@ -885,7 +717,7 @@ fn selector_typo_rollout_proxy_and_cleanup() {
     assert_eq!(refused[1], "exit=7");
     // Fixing the selector brings them back.
     c.ok(&["apply", "-f", &manifest("02-web-svc-clusterip.yaml")]);
-    wait_endpoints(&c, "web", &values(&web));
+    c.wait_endpoints("web", &values(&web), ENDPOINTS_WAIT);
 
     // Step 10: the endpoints follow a rollout to new pods.
     let step10 = offline_copy(
@@ -899,9 +731,9 @@ fn selector_typo_rollout_proxy_and_cleanup() {
         "deployment.apps/nginx-deployment created\nservice/nginx-service created"
     );
     rollout(&c, "nginx-deployment");
-    let before = values(&pods(&c, "app=nginx"));
+    let before = values(&c.pod_ips("app=nginx"));
     assert_eq!(before.len(), 3);
-    wait_endpoints(&c, "nginx-service", &before);
+    c.wait_endpoints("nginx-service", &before, ENDPOINTS_WAIT);
     assert_eq!(
         c.ok(&[
             "set",
@@ -915,14 +747,10 @@ fn selector_typo_rollout_proxy_and_cleanup() {
     );
     rollout(&c, "nginx-deployment");
     let new_pod_ips = || -> BTreeSet<String> {
-        c.ok(&[
-            "get",
-            "pods",
-            "-l",
-            "app=nginx",
-            "-o",
-            r#"jsonpath={range .items[?(@.spec.containers[0].image=="nginx:1.17")]}{.status.podIP} {end}"#,
-        ])
+        c.jsonpath(
+            &["pods", "-l", "app=nginx"],
+            r#"{range .items[?(@.spec.containers[0].image=="nginx:1.17")]}{.status.podIP} {end}"#,
+        )
         .split_whitespace()
         .map(String::from)
         .collect()
@@ -937,7 +765,7 @@ fn selector_typo_rollout_proxy_and_cleanup() {
         after.is_disjoint(&before),
         "new pods, new IPs: {before:?} → {after:?}"
     );
-    wait_endpoints(&c, "nginx-service", &after);
+    c.wait_endpoints("nginx-service", &after, ENDPOINTS_WAIT);
     expect_rows(
         &c,
         &["get", "rs", "-l", "app=nginx", "-o", "wide"],
@@ -961,33 +789,20 @@ fn selector_typo_rollout_proxy_and_cleanup() {
         .trim(),
         "service/nginx created\npod/nginx created"
     );
-    c.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/nginx",
-        "--timeout=60s",
-    ]);
-    let nginx_ip = c.ok(&["get", "pod", "nginx", "-o", "jsonpath={.status.podIP}"]);
-    wait_endpoints(&c, "nginx", &BTreeSet::from([nginx_ip]));
+    c.wait_pod_ready("nginx");
+    let nginx_ip = c.pod_ip("nginx");
+    c.wait_endpoints("nginx", &BTreeSet::from([nginx_ip]), ENDPOINTS_WAIT);
     let proxy = KubectlProxy::start(&c, 9999);
     let via_proxy = |svc: &str| {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &c.netns,
-                "curl",
-                "-s",
-                "-L",
-                "--max-time",
-                "5",
-            ])
+        let out = c
+            .in_netns("curl")
+            .args(["-s", "-L", "--max-time", "5"])
             .arg(format!(
                 "localhost:9999/api/v1/namespaces/default/services/{svc}/proxy"
             ))
             .output()
             .expect("curl");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        stdout_of(&out).trim().to_string()
     };
     assert_eq!(via_proxy("nginx"), "nginx");
     assert!(
@@ -1022,7 +837,7 @@ fn selector_typo_rollout_proxy_and_cleanup() {
             "deploy,rs,pods,endpoints,endpointslices",
             "--no-headers",
         ]);
-        normalize(&String::from_utf8_lossy(&out.stdout))
+        normalize(&stdout_of(&out))
     };
     assert!(
         eventually(Duration::from_secs(30), || {

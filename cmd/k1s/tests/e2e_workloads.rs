@@ -11,15 +11,9 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use support::{eventually, squeeze, Cluster};
+use support::{dir_names, eventually, squeeze, Cluster};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn json(c: &Cluster, args: &[&str]) -> Value {
-    let mut full = args.to_vec();
-    full.extend(["-o", "json"]);
-    serde_json::from_str(&c.ok(&full)).unwrap_or(Value::Null)
-}
 
 fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
@@ -42,7 +36,7 @@ fn deleting(obj: &Value) -> bool {
 
 /// Live pods (not being deleted) matching `selector`.
 fn pods(c: &Cluster, selector: &str) -> Vec<Value> {
-    items(&json(c, &["get", "pods", "-l", selector]))
+    items(&c.json(&["pods", "-l", selector]))
         .into_iter()
         .filter(|p| !deleting(p))
         .collect()
@@ -50,7 +44,7 @@ fn pods(c: &Cluster, selector: &str) -> Vec<Value> {
 
 /// Every pod matching `selector`, terminating ones included.
 fn all_pods(c: &Cluster, selector: &str) -> Vec<Value> {
-    items(&json(c, &["get", "pods", "-l", selector]))
+    items(&c.json(&["pods", "-l", selector]))
 }
 
 fn image(pod: &Value) -> &str {
@@ -122,7 +116,7 @@ fn watch_rollout(c: &Cluster, deploy: &str, selector: &str, max_pods: usize, min
             ready >= min_ready,
             "only {ready} ready pods, want at least {min_ready}"
         );
-        let d = json(c, &["get", "deploy", deploy]);
+        let d = c.json(&["deploy", deploy]);
         let want = usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
         if rollout_done(&d) && live.len() == want && live.iter().all(is_ready) {
             return;
@@ -137,7 +131,7 @@ fn watch_rollout(c: &Cluster, deploy: &str, selector: &str, max_pods: usize, min
 }
 
 fn replica_sets(c: &Cluster, selector: &str) -> Vec<Value> {
-    items(&json(c, &["get", "rs", "-l", selector]))
+    items(&c.json(&["rs", "-l", selector]))
 }
 
 #[test]
@@ -201,14 +195,10 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
     // the moment: pods start in a fraction of a second): the new ReplicaSet
     // got its first pod while the old one still had all three.
     let scaling: Vec<String> = c
-        .ok(&[
-            "get",
-            "events",
-            "--field-selector",
-            "involvedObject.name=web",
-            "-o",
-            r#"jsonpath={range .items[*]}{.reason}|{.message}{"\n"}{end}"#,
-        ])
+        .jsonpath(
+            &["events", "--field-selector", "involvedObject.name=web"],
+            r#"{range .items[*]}{.reason}|{.message}{"\n"}{end}"#,
+        )
         .lines()
         .filter_map(|l| l.strip_prefix("ScalingReplicaSet|"))
         .map(String::from)
@@ -239,13 +229,10 @@ fn deployment_rolls_out_scales_heals_and_rolls_back() {
         assert_eq!(image(&p), "nginx:1.17");
     }
     assert_eq!(
-        c.ok(&[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
-        ]),
+        c.jsonpath(
+            &["deploy", "web"],
+            "{.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        ),
         "2"
     );
     let described = c.ok(&["describe", "deploy", "web"]);
@@ -373,7 +360,7 @@ fn deleting_deployments_cascades_or_orphans() {
     );
     assert!(
         eventually(WAIT, || replica_sets(&c, "app=bg").is_empty()
-            && items(&json(&c, &["get", "pods", "-l", "app=bg"])).is_empty()),
+            && all_pods(&c, "app=bg").is_empty()),
         "bg dependents remain; log:\n{}",
         c.log()
     );
@@ -385,7 +372,7 @@ fn deleting_deployments_cascades_or_orphans() {
         "fg deployment remains"
     );
     assert!(replica_sets(&c, "app=fg").is_empty());
-    assert!(items(&json(&c, &["get", "pods", "-l", "app=fg"])).is_empty());
+    assert!(all_pods(&c, "app=fg").is_empty());
 
     // Orphan: the ReplicaSet and pods stay, without an owner.
     let rs = name(&replica_sets(&c, "app=keep")[0]);
@@ -575,7 +562,7 @@ fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
                 .collect::<Vec<_>>()
         );
         let live = pods(&c, "app=rec");
-        let d = json(&c, &["get", "deploy", "rec"]);
+        let d = c.json(&["deploy", "rec"]);
         if rollout_done(&d)
             && live.len() == 2
             && live.iter().all(|p| image(p) == "nginx:1.17" && is_ready(p))
@@ -602,13 +589,10 @@ fn recreate_replaces_all_pods_at_once_and_deadlines_expire() {
         stderr.contains("error: deployment \"slow\" exceeded its progress deadline"),
         "{stderr}"
     );
-    let reason = c.ok(&[
-        "get",
-        "deploy",
-        "slow",
-        "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
-    ]);
+    let reason = c.jsonpath(
+        &["deploy", "slow"],
+        "{.status.conditions[?(@.type==\"Progressing\")].reason}",
+    );
     assert_eq!(reason, "ProgressDeadlineExceeded");
     // The pod itself runs, it just never becomes ready.
     let slow = pods(&c, "app=slow");
@@ -641,16 +625,6 @@ struct NodeState {
     shims: usize,
 }
 
-fn dir_names(dir: &std::path::Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn node_state(c: &Cluster) -> NodeState {
     let veths = c.pod_veths();
     let bundles = c.data_dir().join("containers");
@@ -667,7 +641,7 @@ fn node_state(c: &Cluster) -> NodeState {
         .unwrap_or(0);
     NodeState {
         veths,
-        netns: dir_names(&c.data_dir().join("netns")),
+        netns: c.pod_netns_pins(),
         bundles: dir_names(&bundles).len(),
         shims,
     }
@@ -675,7 +649,7 @@ fn node_state(c: &Cluster) -> NodeState {
 
 /// `type status reason message` of each status condition of a namespace.
 fn namespace_conditions(c: &Cluster, ns: &str) -> Vec<String> {
-    json(c, &["get", "namespace", ns])["status"]["conditions"]
+    c.json(&["namespace", ns])["status"]["conditions"]
         .as_array()
         .map(|cs| {
             cs.iter()
@@ -719,33 +693,19 @@ fn deleting_a_namespace_removes_its_pods_down_to_their_network() {
         "deploy/web",
         "--timeout=60s",
     ]);
-    let pods = items(&json(&c, &["-n", "lab", "get", "pods"]));
+    let pods = items(&c.json(&["-n", "lab", "pods"]));
     assert_eq!(pods.len(), 3, "{pods:?}");
     assert!(pods.iter().all(is_ready));
     let uids: BTreeSet<String> = pods
         .iter()
         .map(|p| p["metadata"]["uid"].as_str().unwrap_or("").to_string())
         .collect();
-    let cluster_ip = c.ok(&[
-        "-n",
-        "lab",
-        "get",
-        "service",
-        "web",
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
+    let cluster_ip = c.jsonpath(&["-n", "lab", "service", "web"], "{.spec.clusterIP}");
     assert!(cluster_ip.starts_with("10."), "{cluster_ip}");
-    let nft = || {
-        let out = std::process::Command::new("ip")
-            .args([
-                "netns", "exec", &c.netns, "nft", "list", "table", "ip", "k1s",
-            ])
-            .output()
-            .expect("nft");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert!(nft().contains(&cluster_ip), "the proxy serves {cluster_ip}");
+    assert!(
+        c.proxy_table().contains(&cluster_ip),
+        "the proxy serves {cluster_ip}"
+    );
 
     // Each pod has its network namespace (with its eth0), its veth on the
     // node, its container and shim.
@@ -798,8 +758,7 @@ fn deleting_a_namespace_removes_its_pods_down_to_their_network() {
         shims: 0,
     };
     assert!(
-        eventually(WAIT, || items(&json(&c, &["-n", "lab", "get", "pods"]))
-            .is_empty()
+        eventually(WAIT, || items(&c.json(&["-n", "lab", "pods"])).is_empty()
             && node_state(&c) == gone),
         "left behind: {:?}\npods: {}\nlog:\n{}",
         node_state(&c),
@@ -807,7 +766,7 @@ fn deleting_a_namespace_removes_its_pods_down_to_their_network() {
         c.log()
     );
     assert!(
-        !nft().contains(&cluster_ip),
+        !c.proxy_table().contains(&cluster_ip),
         "the Service's rules outlived it"
     );
     let want = [
@@ -822,7 +781,7 @@ fn deleting_a_namespace_removes_its_pods_down_to_their_network() {
         "{:?}",
         namespace_conditions(&c, "lab")
     );
-    let ns = json(&c, &["get", "namespace", "lab"]);
+    let ns = c.json(&["namespace", "lab"]);
     assert_eq!(ns["status"]["phase"], "Terminating");
     assert_eq!(ns["spec"]["finalizers"], serde_json::json!(["kubernetes"]));
     assert!(!ns["metadata"]["deletionTimestamp"].is_null(), "{ns}");
@@ -855,7 +814,7 @@ fn deleting_a_namespace_removes_its_pods_down_to_their_network() {
         "configmaps",
         "serviceaccounts",
     ] {
-        let left = items(&json(&c, &["get", kind, "-A"]));
+        let left = items(&c.json(&[kind, "-A"]));
         assert!(
             left.iter().all(|o| o["metadata"]["namespace"] != "lab"),
             "{kind} left in lab: {left:?}"
