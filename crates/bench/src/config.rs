@@ -64,6 +64,9 @@ pub struct Args {
     /// Exit with status 2 when a target is missed.
     #[arg(long)]
     pub strict: bool,
+    /// Table sizes (Services) for `--only nftcommit`, comma-separated [default: 100,1000,3000,5000]; 10000 takes minutes to load.
+    #[arg(long, value_delimiter = ',', value_parser = crate::scenarios::nftcommit::parse_size)]
+    pub nft_services: Vec<usize>,
 }
 
 /// The measurements that can be chosen with `--only`.
@@ -84,6 +87,9 @@ pub enum Scenario {
     /// The Service proxy with `--objects` Services programmed (only with
     /// `--only`: it wants the cluster to itself).
     Dataplane,
+    /// What one nftables commit of the proxy costs as its table grows,
+    /// without k1s (only with `--only`).
+    Nftcommit,
 }
 
 /// Resolved sizes of one run.
@@ -103,6 +109,8 @@ pub struct Config {
     pub http2: bool,
     pub client_threads: usize,
     pub timeout: Duration,
+    /// Table sizes of the nftcommit scenario, ascending.
+    pub nft_services: Vec<usize>,
 }
 
 impl Config {
@@ -121,6 +129,8 @@ impl Config {
             // In the order they run: pods first, while k1s's heap is small,
             // so the RSS they add is not hidden in memory freed by earlier tests.
             scenarios: [
+                // Before k1s starts: it works on nftables alone.
+                Scenario::Nftcommit,
                 Scenario::Pods,
                 Scenario::Deploy,
                 Scenario::Load,
@@ -130,7 +140,11 @@ impl Config {
                 Scenario::Dataplane,
             ]
             .into_iter()
-            .filter(|s| a.only.contains(s) || (a.only.is_empty() && *s != Scenario::Dataplane))
+            .filter(|s| {
+                a.only.contains(s)
+                    || (a.only.is_empty()
+                        && !matches!(s, Scenario::Dataplane | Scenario::Nftcommit))
+            })
             .filter(|s| !(a.skip_services && *s == Scenario::Services))
             .filter(|s| !(a.skip_pods && matches!(s, Scenario::Pods | Scenario::Deploy)))
             .collect(),
@@ -139,12 +153,31 @@ impl Config {
             http2: a.http2,
             client_threads: a.client_threads.max(1),
             timeout: Duration::from_secs(a.timeout.max(1)),
+            nft_services: nft_sizes(&a.nft_services),
         }
     }
 
     pub fn runs(&self, s: Scenario) -> bool {
         self.scenarios.contains(&s)
     }
+
+    /// Whether k1s runs: for start-up and idle RSS alone, or for any chosen
+    /// scenario but nftcommit (which works on nftables without it).
+    pub fn needs_k1s(&self) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|s| *s != Scenario::Nftcommit)
+    }
+}
+
+/// `--nft-services` sorted and without repeats, or the default sizes.
+fn nft_sizes(given: &[usize]) -> Vec<usize> {
+    let mut sizes = if given.is_empty() {
+        crate::scenarios::nftcommit::DEFAULT_SIZES.to_vec()
+    } else {
+        given.to_vec()
+    };
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
 }
 
 #[cfg(test)]
@@ -197,6 +230,8 @@ mod tests {
                 &[Watch, Services],
             ),
             (&["--only", "pods", "--skip-pods"], &[]),
+            (&["--only", "nftcommit"], &[Nftcommit]),
+            (&["--only", "dataplane,nftcommit"], &[Nftcommit, Dataplane]),
         ];
         for (args, want) in cases {
             assert_eq!(parse(args).scenarios, *want, "{args:?}");
@@ -207,5 +242,20 @@ mod tests {
         assert_eq!(parse(&["--pods", "1000"]).pods, 200);
         assert_eq!(parse(&[]).replicas, 50);
         assert_eq!(parse(&["--replicas", "500"]).replicas, 160);
+        assert!(!parse(&["--only", "nftcommit"]).needs_k1s());
+        assert!(parse(&["--only", "nftcommit,dns"]).needs_k1s());
+        assert!(parse(&[]).needs_k1s());
+        assert!(parse(&["--only", "pods", "--skip-pods"]).needs_k1s());
+    }
+
+    #[test]
+    fn nft_table_sizes() {
+        assert_eq!(parse(&[]).nft_services, [100, 1_000, 3_000, 5_000]);
+        assert_eq!(
+            parse(&["--nft-services", "10000,100,100"]).nft_services,
+            [100, 10_000]
+        );
+        assert!(Args::try_parse_from(["k1s-bench", "--nft-services", "0"]).is_err());
+        assert!(Args::try_parse_from(["k1s-bench", "--nft-services", "1,x"]).is_err());
     }
 }

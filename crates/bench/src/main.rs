@@ -75,6 +75,20 @@ fn bench_thread(
 
 fn run(args: &Args) -> anyhow::Result<Report> {
     let cfg = Config::from_args(args);
+    let mut report = Report::default();
+    if cfg.runs(config::Scenario::Nftcommit) {
+        // Works on nftables directly, in namespaces of its own: no k1s.
+        scenarios::nftcommit::run(&cfg.nft_services, cfg.timeout, &mut report)?;
+    }
+    if cfg.needs_k1s() {
+        let with_k1s = run_k1s(args, &cfg)?;
+        report.rows.extend(with_k1s.rows);
+        report.sections.extend(with_k1s.sections);
+    }
+    Ok(report)
+}
+
+fn run_k1s(args: &Args, cfg: &Config) -> anyhow::Result<Report> {
     let k1s_bin = match &args.k1s {
         Some(p) => p.clone(),
         None => default_k1s()?,
@@ -101,7 +115,7 @@ fn run(args: &Args) -> anyhow::Result<Report> {
     let joined = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("bench-netns".into())
-            .spawn_scoped(s, || bench_thread(&cfg, &k1s_bin, &ns, work.path()))
+            .spawn_scoped(s, || bench_thread(cfg, &k1s_bin, &ns, work.path()))
             .map(|h| h.join())
     });
     let mut report = match joined {

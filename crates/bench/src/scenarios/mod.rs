@@ -4,6 +4,7 @@ pub mod dataplane;
 pub mod deploy;
 pub mod dns;
 pub mod load;
+pub mod nftcommit;
 pub mod pods;
 pub mod services;
 pub mod startup;
