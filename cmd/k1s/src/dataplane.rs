@@ -9,11 +9,13 @@
 
 use k1s_api::resource::lookup;
 use k1s_apiserver::Api;
+use k1s_proxy::batching::{next_batch, MAX_SERVICES_PER_COMMIT};
 use k1s_proxy::metrics::ProxyMetrics;
 use k1s_proxy::tracker::Tracker;
 use k1s_proxy::{generation, Applier, Config, DriftChecks, Proxy};
 use k1s_store::{EventKind, Store, WatchError};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
@@ -164,10 +166,13 @@ async fn proxy_loop(api: Api, cfg: Config, metrics: Arc<ProxyMetrics>) {
     // Change times of syncs that failed, measured when a sync succeeds.
     let mut unapplied: Vec<SystemTime> = Vec::new();
     let mut retry = false;
+    // Changes that did not fit in the last commit (see `batching`).
+    let mut backlog = BTreeMap::new();
     loop {
-        let woken = tokio::time::timeout(DRIFT_POLL, wake.notified())
-            .await
-            .is_ok();
+        let woken = !backlog.is_empty()
+            || tokio::time::timeout(DRIFT_POLL, wake.notified())
+                .await
+                .is_ok();
         let mut check_drift = false;
         if !woken && !retry {
             // Flushed chains of gone endpoints are deleted once they waited.
@@ -181,21 +186,28 @@ async fn proxy_loop(api: Api, cfg: Config, metrics: Arc<ProxyMetrics>) {
         }
         // Let the rest of a burst (a Service and then its slice) arrive.
         tokio::task::yield_now().await;
-        let changes = {
-            let mut t = lock(&tracker);
-            let c = t.take_changes();
-            metrics.changes(t.service_events, t.slice_events, t.pending(), None);
-            c
-        };
+        let changes = lock(&tracker).take_changes();
         metrics.endpoints(&changes.endpoint_counts);
         unapplied.extend(changes.triggered);
+        let batch = next_batch(
+            &mut backlog,
+            changes.services,
+            MAX_SERVICES_PER_COMMIT,
+            proxy.needs_full_load(),
+        );
+        {
+            let t = lock(&tracker);
+            let (services, endpoints) = t.pending();
+            let pending = (services + backlog.len(), endpoints);
+            metrics.changes(t.service_events, t.slice_events, pending, None);
+        }
         let started = Instant::now();
         // Blocking this thread's runtime is fine: the feeds' events wait in
         // the store's channels meanwhile.
         if check_drift {
             proxy.check_drift_next();
         }
-        let synced = proxy.sync_changes(changes.services);
+        let synced = proxy.sync_changes(batch);
         // After a failed sync the generation stays unknown, so the retry
         // below (and the fallback period) covers it.
         let left = synced.is_ok().then(|| generation::read().ok()).flatten();
@@ -205,15 +217,19 @@ async fn proxy_loop(api: Api, cfg: Config, metrics: Arc<ProxyMetrics>) {
             Ok(stats) => {
                 ours.record(left);
                 let took = started.elapsed();
+                // A burst counts as programmed once its last batch is.
+                let programmed: &[SystemTime] = if backlog.is_empty() { &unapplied } else { &[] };
                 metrics.synced(
                     stats.full,
                     took,
                     SystemTime::now(),
                     proxy.counts(),
-                    &unapplied,
+                    programmed,
                 );
                 metrics.cleanup_failed(stats.stale_chain_failures);
-                unapplied.clear();
+                if backlog.is_empty() {
+                    unapplied.clear();
+                }
                 tracing::debug!(
                     ?stats,
                     took_ms = took.as_millis() as u64,

@@ -8,10 +8,12 @@
 //! `tracker` keeps the inputs from watch events, `incremental` builds and
 //! diffs only the Services that changed, `netlink` encodes the transaction
 //! as the batch nft would send, and `metrics` renders kube-proxy's metrics.
+//! `batching` bounds what one commit holds.
 //! Kernel part: `apply::Applier` sends batches and runs `nft` and
 //! `conntrack`, `proxy::Proxy` ties it all together for a watch loop.
 
 pub mod apply;
+pub mod batching;
 pub mod build;
 pub mod conntrack;
 pub mod diff;

@@ -263,6 +263,12 @@ impl Proxy {
         Ok(stats)
     }
 
+    /// Whether the next sync loads the whole table (at start, after a
+    /// failure or drift) rather than changing it.
+    pub fn needs_full_load(&self) -> bool {
+        !self.loaded
+    }
+
     /// Makes the next sync compare the kernel's table with what it should hold.
     pub fn check_drift_next(&mut self) {
         self.drift_check_requested = true;
