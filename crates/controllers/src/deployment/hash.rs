@@ -1,28 +1,20 @@
 //! The pod-template-hash: FNV-1a (32 bit) over the pod template, salted with
 //! the collision count, printed in decimal and re-encoded with the name
 //! generator's alphabet (`controller.ComputeHash` + `rand.SafeEncodeString`),
-//! so ReplicaSet names look like upstream's (`web-7d9c8b6f5`).
+//! so ReplicaSet names equal upstream's (`web-dc64c95dd`).
 //!
-//! Upstream feeds the template to FNV as a Go `spew` dump of the struct; k1s
-//! feeds it a canonical JSON rendering, so the same template hashes to a
-//! value of the same shape but not the same digits.
+//! Upstream feeds the template to FNV as a go-spew `%#v` dump of the Go
+//! `v1.PodTemplateSpec`; [`render_pod_template`] reproduces that text, so a
+//! Deployment gets the digits a v1.32 cluster would give it (tests pin two
+//! hashes observed on a real cluster).
 //!
-//! The digits depend on the template's content only, so a restarted or
-//! upgraded k1s names ReplicaSets as before:
-//! - object keys are sorted before hashing: serde_json keeps insertion
-//!   order here (`preserve_order`), and that order depends on who wrote the
-//!   object (kubectl, a k8s-openapi struct, a merge patch, a serde upgrade);
-//! - the template is first normalized the way `EqualIgnoreHash` compares
-//!   templates (null, empty lists and empty label maps count as absent), so
-//!   templates the controller treats as equal hash alike;
-//! - nothing process-specific goes in (no HashMap order, no random seed).
-//!
-//! A test pins the digits. Should the rendering ever change, only
-//! ReplicaSets created afterwards get other names: existing ones are found
-//! by template equality (`FindNewReplicaSet`), never by hash, so an upgrade
-//! starts no rollout.
+//! The text depends on the template's content only (Go field order, sorted
+//! map keys), never on JSON key order or anything process-specific, so a
+//! restarted k1s names ReplicaSets as before. Existing ReplicaSets are found
+//! by template equality (`FindNewReplicaSet`), never by hash, so a change
+//! of the digits starts no rollout.
 
-use super::util::semantic;
+use super::spew::render_pod_template;
 use serde_json::Value;
 
 /// `rand.SafeEncodeString`'s alphabet: no vowels, no look-alikes.
@@ -46,42 +38,9 @@ pub fn safe_encode(s: &str) -> String {
         .collect()
 }
 
-/// JSON with object keys sorted, so equal templates render equally
-/// whatever order their fields arrived in.
-pub fn canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String((*k).clone()).to_string());
-                out.push(':');
-                canonical(&map[k.as_str()], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
-}
-
 /// The pod-template-hash label value for `template` (`ComputeHash`).
 pub fn compute_hash(template: &Value, collision_count: Option<i64>) -> String {
-    let mut text = String::new();
-    canonical(&semantic(template), &mut text);
+    let text = render_pod_template(template);
     let mut h = fnv32a(text.as_bytes(), FNV_OFFSET);
     if let Some(c) = collision_count {
         // Eight bytes, the low four holding the count (little-endian), as upstream.
@@ -124,15 +83,41 @@ mod tests {
         assert_ne!(h, compute_hash(&c, None));
     }
 
+    /// A v1.32 API server's defaulted template for `image`.
+    fn defaulted_web_template(image: &str) -> Value {
+        json!({"metadata": {"creationTimestamp": null, "labels": {"app": "web"}},
+               "spec": {"containers": [{"name": "nginx", "image": image,
+                                        "imagePullPolicy": "IfNotPresent",
+                                        "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                                        "resources": {},
+                                        "terminationMessagePath": "/dev/termination-log",
+                                        "terminationMessagePolicy": "File"}],
+                        "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                        "dnsPolicy": "ClusterFirst", "securityContext": {},
+                        "schedulerName": "default-scheduler"}})
+    }
+
     #[test]
-    fn the_digits_are_pinned() {
-        // Changing these renames every ReplicaSet created afterwards: only
-        // on purpose (see the module comment).
-        let t = json!({"metadata": {"labels": {"app": "web"}},
-                       "spec": {"containers": [{"name": "nginx", "image": "nginx:1.22",
-                                                "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}});
-        assert_eq!(compute_hash(&t, None), "8549ddf487");
-        assert_eq!(compute_hash(&t, Some(1)), "546648c9c4");
+    fn hashes_equal_a_real_v1_32_cluster() {
+        // Observed on kube-controller-manager v1.32.13: Deployment "web"
+        // applied with nginx:1.25, then `kubectl set image ... nginx=nginx:1.26`.
+        assert_eq!(
+            compute_hash(&defaulted_web_template("nginx:1.25"), None),
+            "dc64c95dd"
+        );
+        assert_eq!(
+            compute_hash(&defaulted_web_template("nginx:1.26"), None),
+            "5b94955547"
+        );
+    }
+
+    #[test]
+    fn the_collision_count_salts_the_digits() {
+        // Eight little-endian bytes after the template text, as upstream.
+        let t = defaulted_web_template("nginx:1.25");
+        assert_eq!(compute_hash(&t, Some(1)), "fdfc64f5c");
+        assert_ne!(compute_hash(&t, Some(1)), compute_hash(&t, None));
+        assert_ne!(compute_hash(&t, Some(1)), compute_hash(&t, Some(2)));
     }
 
     #[test]
@@ -143,15 +128,5 @@ mod tests {
         let noisy = json!({"spec": {"volumes": [], "containers": [{"image": "nginx", "name": "nginx", "env": null}]},
                            "metadata": {"creationTimestamp": null, "annotations": {}, "labels": {"app": "web"}}});
         assert_eq!(compute_hash(&plain, None), compute_hash(&noisy, None));
-    }
-
-    #[test]
-    fn canonical_rendering_sorts_keys_and_escapes() {
-        let mut s = String::new();
-        canonical(
-            &json!({"b": [1, "x\"y"], "a": {"d": null, "c": true}}),
-            &mut s,
-        );
-        assert_eq!(s, r#"{"a":{"c":true,"d":null},"b":[1,"x\"y"]}"#);
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod hash;
 pub mod plan;
+mod quantity;
+mod spew;
 pub mod status;
 pub mod util;
 
