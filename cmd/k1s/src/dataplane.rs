@@ -189,11 +189,12 @@ async fn proxy_loop(api: Api, cfg: Config, metrics: Arc<ProxyMetrics>) {
         let changes = lock(&tracker).take_changes();
         metrics.endpoints(&changes.endpoint_counts);
         unapplied.extend(changes.triggered);
+        let whole = proxy.needs_full_load() && !proxy.loads_into_empty_kernel();
         let batch = next_batch(
             &mut backlog,
             changes.services,
             MAX_SERVICES_PER_COMMIT,
-            proxy.needs_full_load(),
+            whole,
         );
         {
             let t = lock(&tracker);

@@ -283,6 +283,16 @@ impl Applier {
         }
     }
 
+    /// Whether `table ip NAME` exists, without listing what it holds
+    /// (seconds at scale).
+    pub fn table_exists(&self, table: &str) -> Result<bool, ApplyError> {
+        let out = self.nft(&["list", "tables", "ip"], None)?;
+        let wanted = format!("table ip {table}");
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == wanted))
+    }
+
     /// `nft list table ip NAME` as text, or `None` when it does not exist.
     pub fn list_text(&self, table: &str) -> Result<Option<String>, ApplyError> {
         match self.nft(&["list", "table", "ip", table], None) {

@@ -6,8 +6,9 @@
 //! take ~2 min, and a burst of thousands folded into one incremental commit
 //! (10,000 Services created at ~1,800/s) outlasted the proxy's 60 s wait for the kernel's answer (the failed sync
 //! then reloaded the whole table). Changes wait in a backlog instead and go
-//! in batches of at most `MAX_SERVICES_PER_COMMIT`; a full load still takes
-//! everything at once, so it stays one atomic replacement.
+//! in batches of at most `MAX_SERVICES_PER_COMMIT`. So does the first load
+//! into a kernel without a table (10,000 Services after a reboot); a load
+//! that replaces a table takes everything at once, so it stays atomic.
 
 use std::collections::BTreeMap;
 

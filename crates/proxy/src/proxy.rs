@@ -269,6 +269,17 @@ impl Proxy {
         !self.loaded
     }
 
+    /// Whether the next sync is this proxy's first load and the kernel has
+    /// no table yet (a fresh node, a reboot, `k1s reset`): nothing is being
+    /// replaced, so the load may go in several commits (see `batching`).
+    /// With a table left by an earlier run the load must stay one atomic
+    /// replacement, and so it does after a failure or drift.
+    pub fn loads_into_empty_kernel(&self) -> bool {
+        !self.loaded
+            && !self.ever_loaded
+            && matches!(self.applier.table_exists(&self.cfg.table), Ok(false))
+    }
+
     /// Makes the next sync compare the kernel's table with what it should hold.
     pub fn check_drift_next(&mut self) {
         self.drift_check_requested = true;

@@ -176,10 +176,15 @@ fn proxy_applies_diffs_and_repairs_drift() {
         ns.fingerprint() == Fingerprint::of_ruleset(rs, &p.stale_chains())
     };
 
+    assert!(p.loads_into_empty_kernel(), "no table yet");
     let (svcs, slices) = clusterip_objects(None, None);
     let s = p.sync(&svcs, &slices).expect("first sync");
     assert!(s.full && !s.drift, "{s:?}");
     assert!(matches(&p, &ns));
+    assert!(ns.applier().table_exists("k1s").expect("list tables"));
+    assert!(!ns.applier().table_exists("k1").expect("list tables"));
+    // A proxy started after another run: its first load replaces a table.
+    assert!(!Proxy::new(config(), ns.applier()).loads_into_empty_kernel());
 
     // Nothing changed: nothing to do.
     let s = p.sync(&svcs, &slices).expect("no-op sync");
