@@ -35,6 +35,30 @@ fn in_netns(netns: &Path, program: &Path) -> Command {
     cmd
 }
 
+/// `k1s server` in the namespace at `netns`, logging to `log`.
+fn server_command(
+    k1s: &Path,
+    netns: &Path,
+    data_dir: &Path,
+    log: std::fs::File,
+) -> anyhow::Result<Command> {
+    let mut cmd = in_netns(netns, k1s);
+    cmd.arg("server")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--node-ip", crate::netns::NODE_IP, "--node-name", NODE_NAME])
+        // Cluster DNS never forwards to the host's resolver.
+        .args(["--upstream-dns", "127.0.0.1"])
+        // Listen on loopback only; every request goes to 127.0.0.1.
+        .args(["--bind-address", "127.0.0.1"])
+        .args(["--secure-port", &PORT.to_string()])
+        .args(["--service-node-port-range", NODE_PORT_RANGE])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    Ok(cmd)
+}
+
 pub struct K1s {
     child: Option<Child>,
     pub pid: u32,
@@ -53,28 +77,16 @@ impl K1s {
     pub fn spawn(k1s: &Path, netns: &Path, data_dir: &Path, log: &Path) -> anyhow::Result<K1s> {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = in_netns(netns, k1s);
-        cmd.arg("server")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--node-ip", crate::netns::NODE_IP, "--node-name", NODE_NAME])
-            // Cluster DNS never forwards to the host's resolver.
-            .args(["--upstream-dns", "127.0.0.1"])
-            // Listen on loopback only; every request goes to 127.0.0.1.
-            .args(["--bind-address", "127.0.0.1"])
-            .args(["--secure-port", &PORT.to_string()])
-            .args(["--service-node-port-range", NODE_PORT_RANGE])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file);
         let spawned_at = Instant::now();
-        let child = cmd.spawn().with_context(|| {
-            format!(
-                "starting nsenter --net={} -- {}",
-                netns.display(),
-                k1s.display()
-            )
-        })?;
+        let child = server_command(k1s, netns, data_dir, log_file)?
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting nsenter --net={} -- {}",
+                    netns.display(),
+                    k1s.display()
+                )
+            })?;
         Ok(K1s {
             pid: child.id(),
             child: Some(child),
@@ -85,6 +97,24 @@ impl K1s {
             netns: netns.to_path_buf(),
             reset_done: false,
         })
+    }
+
+    /// Stops k1s and starts it again on the same data, in the same
+    /// namespace, appending to the same log (a restart by a service
+    /// manager, or the start after a reboot).
+    pub fn respawn(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        self.spawned_at = Instant::now();
+        let child = server_command(&self.bin, &self.netns, &self.data_dir, log)?
+            .spawn()
+            .context("starting k1s again")?;
+        self.pid = child.id();
+        self.child = Some(child);
+        Ok(())
     }
 
     /// Whether the process has exited (and how), without waiting.

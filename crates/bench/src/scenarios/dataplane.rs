@@ -339,6 +339,9 @@ pub struct DataplaneRun {
     pub sync_mean_ms: Option<f64>,
     /// Mean network programming latency (ms) of those syncs.
     pub programming_mean_ms: Option<f64>,
+    /// From k1s's start on a node without its table (after a reboot) until
+    /// every Service port was programmed again.
+    pub reboot_programmed: Duration,
 }
 
 /// (sum, count) of a histogram in Prometheus text.
@@ -356,7 +359,12 @@ fn mean_between(before: &str, after: &str, name: &str) -> Option<f64> {
     (c1 > c0).then(|| (s1 - s0) / (c1 - c0) * 1000.0)
 }
 
-pub async fn measure(client: &Client, k1s: &K1s, services: usize) -> anyhow::Result<DataplaneRun> {
+pub async fn measure(
+    client: &Client,
+    k1s: &mut K1s,
+    services: usize,
+    http2: bool,
+) -> anyhow::Result<DataplaneRun> {
     let mut run = DataplaneRun {
         services,
         ..DataplaneRun::default()
@@ -423,7 +431,32 @@ pub async fn measure(client: &Client, k1s: &K1s, services: usize) -> anyhow::Res
     let probe = get_json(client, &format!("{}/{}", services_path(), bulk_name(0))).await?;
     let ip = cluster_ip(&probe)?;
     run.latencies = tokio::task::spawn_blocking(move || latencies(ip, LATENCY_PAIRS)).await??;
+
+    eprintln!("dataplane: k1s started again on a node without its table (a reboot) ...");
+    let want = metric(&metrics_text(client).await?, "k1s_proxy_service_ports").unwrap_or(0.0);
+    k1s.stop();
+    delete_proxy_table()?;
+    k1s.respawn()?;
+    let restarted = crate::scenarios::startup::start(k1s, http2).await?;
+    wait_programmed(&restarted.client, want, PROGRAMMED_LIMIT).await?;
+    run.reboot_programmed = k1s.spawned_at.elapsed();
     Ok(run)
+}
+
+/// What a reboot does to the proxy's table (the calling thread is in the
+/// benchmark's namespace, so `nft` is too).
+fn delete_proxy_table() -> anyhow::Result<()> {
+    let out = std::process::Command::new("nft")
+        .args(["delete", "table", "ip", "k1s"])
+        .output()
+        .context("running nft")?;
+    if !out.status.success() {
+        bail!(
+            "nft delete table ip k1s: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Creates bulk Services `range` and then their slices, 32 requests at a time.
@@ -521,6 +554,12 @@ pub fn push_rows(run: &DataplaneRun, report: &mut Report) {
         format!("k1s RSS with {n} Services programmed"),
         run.rss_mib,
         "MiB",
+        Target::Info,
+    ));
+    report.push(Row::new(
+        format!("start after a reboot (no table) -> all {n} Services programmed"),
+        ms(run.reboot_programmed),
+        "ms",
         Target::Info,
     ));
     if let Some(s) = run.sync_mean_ms {

@@ -337,7 +337,7 @@ pub async fn run_all(cfg: &Config, k1s: &mut K1s, report: &mut Report) -> anyhow
     }
 
     if cfg.runs(Scenario::Dataplane) {
-        let run = dataplane::measure(&client, k1s, cfg.objects).await?;
+        let run = dataplane::measure(&client, k1s, cfg.objects, cfg.http2).await?;
         dataplane::push_rows(&run, report);
     }
 
