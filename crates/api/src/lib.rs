@@ -5,6 +5,7 @@ pub mod convert;
 pub mod defaults;
 pub mod field;
 pub mod fieldsel;
+pub mod quantity;
 pub mod resource;
 mod rules;
 pub mod selector;

@@ -148,7 +148,10 @@ impl Api {
         opts: &WriteOptions,
     ) -> ApiResult<(Value, Vec<String>)> {
         check_kind(r, &body)?;
-        let body = objects::with_kind(r, body);
+        let mut body = objects::with_kind(r, body);
+        // Quantities decode as resource.Quantity does: canonical or rejected.
+        k1s_api::quantity::fields::canonicalize_object(r.group, r.kind, &mut body)
+            .map_err(|e| cannot_handle(r, &e.to_string()))?;
         let strategy = strategy::for_resource(r);
         let normalized = strategy
             .normalize(body.clone())

@@ -1,64 +1,15 @@
 //! A Pod's QoS class (`qos.ComputePodQOS`) and the resource-quantity
 //! arithmetic it needs.
 
+use crate::quantity::Quantity;
 use crate::validation::json::{arr_path, get};
 use serde_json::Value;
 
 /// A quantity in nano-units (exact for every suffix Kubernetes accepts,
-/// down to 1n). None for malformed or absurdly large input.
+/// down to 1n; finer values round up as `resource.Quantity` does). None for
+/// malformed or absurdly large input.
 pub fn parse_quantity(s: &str) -> Option<i128> {
-    let s = s.trim();
-    let (sign, s) = match s.as_bytes().first() {
-        Some(b'-') => (-1i128, &s[1..]),
-        Some(b'+') => (1, &s[1..]),
-        _ => (1, s),
-    };
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(num_end);
-    let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    let digits = format!("{int_part}{frac_part}");
-    let mut mantissa: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().ok()?
-    };
-    // value = mantissa * 10^(exp10) * 2^(exp2), in units of 1e-9.
-    let mut exp10: i32 = 9 - i32::try_from(frac_part.len()).ok()?;
-    let mut exp2: u32 = 0;
-    match suffix {
-        "" => {}
-        "n" => exp10 -= 9,
-        "u" => exp10 -= 6,
-        "m" => exp10 -= 3,
-        "k" => exp10 += 3,
-        "M" => exp10 += 6,
-        "G" => exp10 += 9,
-        "T" => exp10 += 12,
-        "P" => exp10 += 15,
-        "E" => exp10 += 18,
-        "Ki" => exp2 = 10,
-        "Mi" => exp2 = 20,
-        "Gi" => exp2 = 30,
-        "Ti" => exp2 = 40,
-        "Pi" => exp2 = 50,
-        "Ei" => exp2 = 60,
-        e if e.starts_with(['e', 'E']) => exp10 += e[1..].parse::<i32>().ok()?,
-        _ => return None,
-    }
-    mantissa = mantissa.checked_mul(1i128.checked_shl(exp2)?)?;
-    if exp10 >= 0 {
-        mantissa = mantissa.checked_mul(10i128.checked_pow(u32::try_from(exp10).ok()?)?)?;
-    } else {
-        let div = 10i128.checked_pow(u32::try_from(-exp10).ok()?)?;
-        // Round up like resource.Quantity does at its smallest scale.
-        mantissa = (mantissa + div - 1) / div;
-    }
-    Some(sign * mantissa)
+    Quantity::parse(s.trim()).ok()?.nanos()
 }
 
 fn quantity(v: &Value) -> Option<i128> {

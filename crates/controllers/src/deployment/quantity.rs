@@ -4,9 +4,9 @@
 //! scale, and keep the string itself when it is already canonical; other
 //! values go to an arbitrary-precision decimal rounded up to nanos.
 //!
-//! Upstream stores quantities canonicalized (`0.5` becomes `500m`); k1s
-//! stores them as written, so a non-canonical spelling hashes differently
-//! from a real cluster's (canonical ones such as `100m`, `128Mi`, `1` match).
+//! The write path stores quantities in upstream's canonical form
+//! (`k1s_api::quantity`: `0.5` becomes `500m`), so the strings parsed here
+//! are the ones a real cluster's controller parses.
 
 use std::fmt::Write;
 
