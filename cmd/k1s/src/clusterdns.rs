@@ -53,23 +53,31 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
     let (dns, updater) = Dns::new(config);
     let updater = Arc::new(updater);
 
-    // First sync: everything in one zone version, then answer NXDOMAIN for real.
-    let mut objects: Vec<(Kind, Value)> = Vec::new();
-    for (group, plural, kind) in WATCHED {
-        if let Some(r) = lookup(group, plural) {
-            objects.extend(
-                k1s_controllers::informer::list_values(api.store(), &r.storage_prefix())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|v| (*kind, v)),
+    // First sync: everything in one zone version, then answer NXDOMAIN for
+    // real. Lists are parsed one object at a time into the zone builder:
+    // the parsed objects of 10,000 Services never all exist at once.
+    let pages: Vec<(Kind, Vec<Vec<u8>>)> = WATCHED
+        .iter()
+        .filter_map(|(group, plural, kind)| {
+            let r = lookup(group, plural)?;
+            let page = api
+                .store()
+                .list(&r.storage_prefix(), None, None, None)
+                .ok()?;
+            Some((*kind, page.items))
+        })
+        .collect();
+    updater.apply_owned(pages.iter().flat_map(|(kind, items)| {
+        items.iter().filter_map(|raw| {
+            let v = serde_json::from_slice::<Value>(raw).ok()?;
+            let (ns, name) = (
+                meta(&v, "namespace").to_string(),
+                meta(&v, "name").to_string(),
             );
-        }
-    }
-    updater.apply_many(
-        objects
-            .iter()
-            .map(|(k, v)| (*k, meta(v, "namespace"), meta(v, "name"), Some(v))),
-    );
+            Some((*kind, ns, name, Some(v)))
+        })
+    }));
+    drop(pages);
     updater.set_synced();
 
     // Watch events go to one thread that folds whatever queued up while it
@@ -122,13 +130,13 @@ fn publish_changes(
         keys.extend(queued.try_iter());
         keys.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
         keys.dedup();
-        let current: Vec<Option<Value>> = keys.iter().map(|(_, key)| read(api, key)).collect();
-        updater.apply_many(keys.iter().zip(&current).map(|((kind, key), obj)| {
+        // Read lazily: a round of 10,000 keys holds one parsed object at a time.
+        updater.apply_owned(keys.iter().map(|(kind, key)| {
             (
                 *kind,
                 key.namespace.as_str(),
                 key.name.as_str(),
-                obj.as_ref(),
+                read(api, key),
             )
         }));
     }

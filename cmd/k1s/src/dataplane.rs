@@ -74,16 +74,20 @@ impl Feed {
                     continue;
                 }
             };
-            let objs: Vec<_> = page.items.iter().filter_map(|r| identify(r)).collect();
+            // Parsed one at a time into the tracker's own form: the full
+            // objects of a large list never all exist at once.
+            let objs = page.items.iter().filter_map(|r| identify(r));
             {
                 let mut t = lock(&self.tracker);
                 match kind {
-                    Kind::Service => t.replace_services(&objs, SystemTime::now()),
-                    Kind::Slice => t.replace_slices(&objs, SystemTime::now()),
+                    Kind::Service => t.replace_services(objs, SystemTime::now()),
+                    Kind::Slice => t.replace_slices(objs, SystemTime::now()),
                 }
                 self.queued(&t);
             }
-            let mut watcher = match self.store.watch(&prefix, None, page.resource_version) {
+            let rv = page.resource_version;
+            drop(page);
+            let mut watcher = match self.store.watch(&prefix, None, rv) {
                 Ok(w) => w,
                 Err(WatchError::TooOld { .. }) => continue,
                 Err(e) => {

@@ -252,8 +252,10 @@ impl Informer {
         let _ = rx.wait_for(|s| *s).await;
     }
 
-    /// Replaces the cache with a full list taken at `rv`.
-    fn replace(&self, items: Vec<Value>, rv: u64) {
+    /// Replaces the cache with a full list taken at `rv`. Items are taken
+    /// one at a time, so a list parses into the cache's (projected) form
+    /// without every full object existing at once.
+    fn replace(&self, items: impl IntoIterator<Item = Value>, rv: u64) {
         let mut changes = Vec::new();
         {
             let mut s = self.write();
@@ -345,11 +347,12 @@ impl Informer {
             let items = page
                 .items
                 .iter()
-                .filter_map(|raw| serde_json::from_slice::<Value>(raw).ok())
-                .collect();
+                .filter_map(|raw| serde_json::from_slice::<Value>(raw).ok());
             self.replace(items, page.resource_version);
+            let rv = page.resource_version;
+            drop(page);
             self.synced.send_replace(true);
-            let mut watcher = match store.watch(&prefix, None, page.resource_version) {
+            let mut watcher = match store.watch(&prefix, None, rv) {
                 Ok(w) => w,
                 Err(WatchError::TooOld { .. }) => continue,
                 Err(e) => {

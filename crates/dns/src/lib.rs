@@ -194,11 +194,34 @@ impl ZoneUpdater {
             changed |= builder.apply(kind, ns, name, obj);
         }
         if changed {
-            // The SOA serial moves with every change, like CoreDNS's.
-            let serial = now_serial().max(self.serial.load(Relaxed).wrapping_add(1));
-            self.serial.store(serial, Relaxed);
-            self.shared.zone.store(Arc::new(builder.build(serial)));
+            self.publish(&mut builder);
         }
+    }
+
+    /// Like [`ZoneUpdater::apply_many`] for objects made one at a time (parsed
+    /// from a list or read from the store): each is dropped once applied, so
+    /// a large batch never holds every parsed object at once.
+    pub fn apply_owned<N: AsRef<str>>(
+        &self,
+        changes: impl IntoIterator<Item = (Kind, N, N, Option<Value>)>,
+    ) {
+        let Ok(mut builder) = self.builder.lock() else {
+            return;
+        };
+        let mut changed = false;
+        for (kind, ns, name, obj) in changes {
+            changed |= builder.apply(kind, ns.as_ref(), name.as_ref(), obj.as_ref());
+        }
+        if changed {
+            self.publish(&mut builder);
+        }
+    }
+
+    fn publish(&self, builder: &mut ZoneBuilder) {
+        // The SOA serial moves with every change, like CoreDNS's.
+        let serial = now_serial().max(self.serial.load(Relaxed).wrapping_add(1));
+        self.serial.store(serial, Relaxed);
+        self.shared.zone.store(Arc::new(builder.build(serial)));
     }
 
     /// Marks the end of the initial list: from now on unknown names are
@@ -210,5 +233,58 @@ impl ZoneUpdater {
     /// The zone being served now.
     pub fn zone(&self) -> Arc<Zone> {
         self.shared.zone.load_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(name: &str, ip: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default"},
+               "spec": {"clusterIP": ip, "ports": [{"name": "http", "port": 80}]}})
+    }
+
+    #[test]
+    fn owned_changes_build_the_same_zone_as_borrowed_ones() {
+        let (web, db) = (service("web", "10.96.0.5"), service("db", "10.96.0.6"));
+        let (_, borrowed) = Dns::new(DnsConfig::default());
+        borrowed.apply_many([
+            (Kind::Service, "default", "web", Some(&web)),
+            (Kind::Service, "default", "db", Some(&db)),
+        ]);
+        let (_, owned) = Dns::new(DnsConfig::default());
+        owned.apply_owned([
+            (
+                Kind::Service,
+                "default".to_string(),
+                "web".to_string(),
+                Some(web.clone()),
+            ),
+            (
+                Kind::Service,
+                "default".to_string(),
+                "db".to_string(),
+                Some(db.clone()),
+            ),
+        ]);
+        assert_eq!(owned.zone().service_count(), 2);
+        assert_eq!(
+            owned.zone().service_count(),
+            borrowed.zone().service_count()
+        );
+        let serial = owned.zone().soa().clone();
+        owned.apply_owned([(Kind::Service, "default", "db", None)]);
+        assert_eq!(owned.zone().service_count(), 1);
+        assert_ne!(
+            owned.zone().soa(),
+            &serial,
+            "a change publishes a new version"
+        );
+        // Nothing changed: no new version.
+        let serial = owned.zone().soa().clone();
+        owned.apply_owned([(Kind::Service, "default", "db", None)]);
+        assert_eq!(owned.zone().soa(), &serial);
     }
 }

@@ -133,9 +133,19 @@ impl Tracker {
     }
 
     /// After a (re)list of Services: applies every listed object and
-    /// deletes the ones that are no longer there.
-    pub fn replace_services(&mut self, objs: &[(String, String, Value)], seen: SystemTime) {
-        let listed: BTreeSet<ServiceKey> = objs.iter().map(|(ns, n, _)| key(ns, n)).collect();
+    /// deletes the ones that are no longer there. Objects are taken one at
+    /// a time, so a caller can parse a list as it goes instead of holding
+    /// every parsed object at once.
+    pub fn replace_services(
+        &mut self,
+        objs: impl IntoIterator<Item = (String, String, Value)>,
+        seen: SystemTime,
+    ) {
+        let mut listed: BTreeSet<ServiceKey> = BTreeSet::new();
+        for (ns, n, o) in objs {
+            self.service(&ns, &n, Some(&o), seen);
+            listed.insert(key(&ns, &n));
+        }
         let gone: Vec<ServiceKey> = self
             .services
             .keys()
@@ -145,14 +155,19 @@ impl Tracker {
         for (ns, n) in gone {
             self.service(&ns, &n, None, seen);
         }
-        for (ns, n, o) in objs {
-            self.service(ns, n, Some(o), seen);
-        }
     }
 
     /// After a (re)list of EndpointSlices, like `replace_services`.
-    pub fn replace_slices(&mut self, objs: &[(String, String, Value)], seen: SystemTime) {
-        let listed: BTreeSet<ServiceKey> = objs.iter().map(|(ns, n, _)| key(ns, n)).collect();
+    pub fn replace_slices(
+        &mut self,
+        objs: impl IntoIterator<Item = (String, String, Value)>,
+        seen: SystemTime,
+    ) {
+        let mut listed: BTreeSet<ServiceKey> = BTreeSet::new();
+        for (ns, n, o) in objs {
+            self.slice(&ns, &n, Some(&o), seen);
+            listed.insert(key(&ns, &n));
+        }
         let gone: Vec<ServiceKey> = self
             .slices
             .keys()
@@ -161,9 +176,6 @@ impl Tracker {
             .collect();
         for (ns, n) in gone {
             self.slice(&ns, &n, None, seen);
-        }
-        for (ns, n, o) in objs {
-            self.slice(ns, n, Some(o), seen);
         }
     }
 
@@ -328,8 +340,8 @@ mod tests {
             "web".to_string(),
             service("web", "10.96.0.5"),
         )];
-        tr.replace_services(&listed, t(5));
-        tr.replace_slices(&[], t(5));
+        tr.replace_services(listed, t(5));
+        tr.replace_slices(Vec::new(), t(5));
         let c = tr.take_changes();
         assert_eq!(c.services[&key("default", "db")], None);
         let web_inputs = c.services[&web()].as_ref().expect("web stays");
