@@ -6,19 +6,25 @@ use nix::sched::{setns, CloneFlags};
 use std::path::PathBuf;
 use std::process::Command;
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
+/// Runs `program` (ip, nft, ...) in the calling thread's namespace; it
+/// must succeed, else its stderr says why.
+pub fn run_tool(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program)
         .args(args)
         .output()
-        .context("running `ip` (iproute2)")?;
+        .with_context(|| format!("running `{program}`"))?;
     if !out.status.success() {
         bail!(
-            "ip {}: {}",
+            "{program} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     Ok(())
+}
+
+pub fn ip(args: &[&str]) -> anyhow::Result<()> {
+    run_tool("ip", args)
 }
 
 /// The node address k1s advertises (the e2e tests' and Vagrant lab's

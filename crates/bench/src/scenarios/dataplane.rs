@@ -446,17 +446,7 @@ pub async fn measure(
 /// What a reboot does to the proxy's table (the calling thread is in the
 /// benchmark's namespace, so `nft` is too).
 fn delete_proxy_table() -> anyhow::Result<()> {
-    let out = std::process::Command::new("nft")
-        .args(["delete", "table", "ip", "k1s"])
-        .output()
-        .context("running nft")?;
-    if !out.status.success() {
-        bail!(
-            "nft delete table ip k1s: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    crate::netns::run_tool("nft", &["delete", "table", "ip", "k1s"])
 }
 
 /// Creates bulk Services `range` and then their slices, 32 requests at a time.

@@ -12,6 +12,7 @@
 //! without them the scenario is skipped with a note.
 
 use crate::client::Client;
+use crate::netns::ip;
 use crate::procfs;
 use crate::report::{Report, Row, Target};
 use crate::scenarios::load::{self, MakeBody};
@@ -278,21 +279,6 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin", "/sbin", "/usr/bin"].map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-}
-
-fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 /// The dnsperf client's namespace, joined to the benchmark's (the calling
