@@ -31,14 +31,7 @@ pub fn ruleset(cfg: &Config, services: &[ServiceInfo], slices: &[EndpointSliceIn
     let mut sorted: Vec<&ServiceInfo> = services.iter().collect();
     sorted.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 
-    let mut b = Builder {
-        cfg,
-        maps: skeleton::maps(),
-        cluster_ips: BTreeSet::new(),
-        affinity_sets: Vec::new(),
-        chains: Vec::new(),
-        services: BTreeMap::new(),
-    };
+    let mut b = Builder::new(cfg);
     for svc in sorted {
         let svc_slices = by_service
             .get(&(svc.namespace.as_str(), svc.name.as_str()))
@@ -70,14 +63,7 @@ pub fn service_claims(
     svc: &ServiceInfo,
     slices: &[&EndpointSliceInfo],
 ) -> ServiceClaims {
-    let mut b = Builder {
-        cfg,
-        maps: skeleton::maps(),
-        cluster_ips: BTreeSet::new(),
-        affinity_sets: Vec::new(),
-        chains: Vec::new(),
-        services: BTreeMap::new(),
-    };
+    let mut b = Builder::new(cfg);
     for port in &svc.ports {
         b.elements(&plan(svc, port, slices));
     }
@@ -116,7 +102,19 @@ struct Builder<'a> {
     services: BTreeMap<String, ServiceSummary>,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
+    /// The skeleton's empty maps; nothing else yet.
+    fn new(cfg: &'a Config) -> Builder<'a> {
+        Builder {
+            cfg,
+            maps: skeleton::maps(),
+            cluster_ips: BTreeSet::new(),
+            affinity_sets: Vec::new(),
+            chains: Vec::new(),
+            services: BTreeMap::new(),
+        }
+    }
+
     /// Adds an element; the first Service (by namespace/name) to claim a
     /// destination keeps it (validation normally prevents clashes).
     fn add(&mut self, map: &str, key: ElemKey, verdict: Verdict, comment: String) {
