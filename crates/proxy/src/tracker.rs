@@ -141,20 +141,9 @@ impl Tracker {
         objs: impl IntoIterator<Item = (String, String, Value)>,
         seen: SystemTime,
     ) {
-        let mut listed: BTreeSet<ServiceKey> = BTreeSet::new();
-        for (ns, n, o) in objs {
-            self.service(&ns, &n, Some(&o), seen);
-            listed.insert(key(&ns, &n));
-        }
-        let gone: Vec<ServiceKey> = self
-            .services
-            .keys()
-            .filter(|k| !listed.contains(*k))
-            .cloned()
-            .collect();
-        for (ns, n) in gone {
-            self.service(&ns, &n, None, seen);
-        }
+        self.replace(objs, seen, Tracker::service, |t, listed| {
+            unlisted(&t.services, listed)
+        });
     }
 
     /// After a (re)list of EndpointSlices, like `replace_services`.
@@ -163,19 +152,27 @@ impl Tracker {
         objs: impl IntoIterator<Item = (String, String, Value)>,
         seen: SystemTime,
     ) {
+        self.replace(objs, seen, Tracker::slice, |t, listed| {
+            unlisted(&t.slices, listed)
+        });
+    }
+
+    /// A relist through `apply` (`service` or `slice`): every listed object,
+    /// then a deletion for each known key the list no longer has.
+    fn replace(
+        &mut self,
+        objs: impl IntoIterator<Item = (String, String, Value)>,
+        seen: SystemTime,
+        apply: fn(&mut Tracker, &str, &str, Option<&Value>, SystemTime),
+        gone: fn(&Tracker, &BTreeSet<ServiceKey>) -> Vec<ServiceKey>,
+    ) {
         let mut listed: BTreeSet<ServiceKey> = BTreeSet::new();
         for (ns, n, o) in objs {
-            self.slice(&ns, &n, Some(&o), seen);
+            apply(self, &ns, &n, Some(&o), seen);
             listed.insert(key(&ns, &n));
         }
-        let gone: Vec<ServiceKey> = self
-            .slices
-            .keys()
-            .filter(|k| !listed.contains(*k))
-            .cloned()
-            .collect();
-        for (ns, n) in gone {
-            self.slice(&ns, &n, None, seen);
+        for (ns, n) in gone(self, &listed) {
+            apply(self, &ns, &n, None, seen);
         }
     }
 
@@ -228,6 +225,15 @@ impl Tracker {
         }
         out
     }
+}
+
+/// The keys of `known` that a relist did not show.
+fn unlisted<V>(known: &HashMap<ServiceKey, V>, listed: &BTreeSet<ServiceKey>) -> Vec<ServiceKey> {
+    known
+        .keys()
+        .filter(|k| !listed.contains(*k))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
