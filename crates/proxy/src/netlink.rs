@@ -434,6 +434,18 @@ fn addr_match(out: &mut Vec<Expr>, offset: u32, cmp: Cmp, net: Ipv4Net) -> Optio
     Some(())
 }
 
+/// `meta l4proto P`.
+fn l4proto_match(out: &mut Vec<Expr>, p: Protocol) {
+    out.push(Expr::Meta {
+        key: NFT_META_L4PROTO,
+        dreg: REG_1,
+    });
+    out.push(Expr::Cmp {
+        op: NFT_CMP_EQ,
+        data: vec![proto_num(p)],
+    });
+}
+
 /// A rule's expressions, plus the anonymous verdict map a `numgen` needs.
 fn rule_exprs(r: &Rule, anon: &str, anon_id: u32) -> Option<Vec<Expr>> {
     let mut out = Vec::new();
@@ -472,25 +484,10 @@ fn rule_exprs(r: &Rule, anon: &str, anon_id: u32) -> Option<Vec<Expr>> {
                     _ => return None,
                 }
             }
-            Match::L4proto(p) => {
-                out.push(Expr::Meta {
-                    key: NFT_META_L4PROTO,
-                    dreg: REG_1,
-                });
-                out.push(Expr::Cmp {
-                    op: NFT_CMP_EQ,
-                    data: vec![proto_num(*p)],
-                });
-            }
+            Match::L4proto(p) => l4proto_match(&mut out, *p),
             Match::Dport(p, port) => {
-                out.push(Expr::Meta {
-                    key: NFT_META_L4PROTO,
-                    dreg: REG_1,
-                });
-                out.push(Expr::Cmp {
-                    op: NFT_CMP_EQ,
-                    data: vec![proto_num(*p)],
-                });
+                // `tcp dport 80` is `meta l4proto tcp` and then the port.
+                l4proto_match(&mut out, *p);
                 out.push(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
                 out.push(Expr::Cmp {
                     op: NFT_CMP_EQ,
