@@ -168,29 +168,12 @@ impl Applier {
 
     /// A netfilter netlink socket in this applier's network namespace.
     fn socket(&self) -> std::io::Result<std::os::fd::OwnedFd> {
-        use nix::sys::socket::{
-            bind, setsockopt, socket, sockopt, AddressFamily, NetlinkAddr, SockFlag, SockProtocol,
-            SockType,
-        };
+        use nix::sys::socket::{setsockopt, sockopt};
         let open = || -> std::io::Result<std::os::fd::OwnedFd> {
-            let fd = socket(
-                AddressFamily::Netlink,
-                SockType::Raw,
-                SockFlag::SOCK_CLOEXEC,
-                SockProtocol::NetlinkNetFilter,
-            )?;
-            bind(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                &NetlinkAddr::new(0, 0),
-            )?;
+            let fd = crate::generation::netfilter_socket(NETLINK_REPLY_LIMIT)?;
             // Root may exceed the default limits (large batches); else keep them.
             let _ = setsockopt(&fd, sockopt::SndBufForce, &NETLINK_BUFFER);
             let _ = setsockopt(&fd, sockopt::RcvBufForce, &NETLINK_BUFFER);
-            setsockopt(
-                &fd,
-                sockopt::ReceiveTimeout,
-                &nix::sys::time::TimeVal::new(NETLINK_REPLY_LIMIT.as_secs() as i64, 0),
-            )?;
             Ok(fd)
         };
         let Some(ns) = &self.netns else {

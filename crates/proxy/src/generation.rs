@@ -12,6 +12,8 @@
 //! part: `read`, a netlink socket in the calling thread's namespace.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
 
 /// `NFNL_SUBSYS_NFTABLES << 8`.
 const SUBSYS_NFTABLES: u16 = 10 << 8;
@@ -92,15 +94,13 @@ fn gen_id(attrs: &[u8]) -> Option<u32> {
     None
 }
 
-/// The current generation of the calling thread's network namespace.
-pub fn read() -> io::Result<u32> {
+/// A NETLINK_NETFILTER socket in the calling thread's network namespace,
+/// bound, whose receives give up after `reply_limit`.
+pub(crate) fn netfilter_socket(reply_limit: Duration) -> io::Result<OwnedFd> {
     use nix::sys::socket::{
-        bind, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr,
-        SockFlag, SockProtocol, SockType,
+        bind, setsockopt, socket, sockopt, AddressFamily, NetlinkAddr, SockFlag, SockProtocol,
+        SockType,
     };
-    use nix::sys::time::TimeVal;
-    use std::os::fd::AsRawFd;
-
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -108,8 +108,19 @@ pub fn read() -> io::Result<u32> {
         SockProtocol::NetlinkNetFilter,
     )?;
     bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
+    let limit = nix::sys::time::TimeVal::new(
+        reply_limit.as_secs() as i64,
+        i64::from(reply_limit.subsec_micros()),
+    );
+    setsockopt(&fd, sockopt::ReceiveTimeout, &limit)?;
+    Ok(fd)
+}
+
+/// The current generation of the calling thread's network namespace.
+pub fn read() -> io::Result<u32> {
+    use nix::sys::socket::{recv, send, MsgFlags};
     // The kernel answers at once; never let a poll hang the proxy.
-    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(0, 500_000))?;
+    let fd = netfilter_socket(Duration::from_millis(500))?;
     let seq = 1;
     send(fd.as_raw_fd(), &request(seq), MsgFlags::empty())?;
     let mut buf = vec![0u8; 8192];
