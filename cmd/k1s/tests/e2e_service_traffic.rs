@@ -794,28 +794,13 @@ for my $n (1 .. 3000) {
 /// Builds an image `udp-echo:1.0` in `dir` with busybox, perl (and its
 /// shared libraries) and the two scripts; returns its OCI layout.
 fn udp_echo_image(dir: &Path) -> PathBuf {
-    use k1s_node::testimages::{busybox_image, busybox_layer, ldd, LayerBuilder};
+    use k1s_node::testimages::{
+        add_binary_with_closure, busybox_image, busybox_layer, LayerBuilder,
+    };
     let layout = dir.join("udp-echo");
     let base = busybox_layer().expect("busybox layer");
     let mut l = LayerBuilder::new();
-    let mut files = vec!["/usr/bin/perl".to_string()];
-    files.extend(ldd("/usr/bin/perl").expect("ldd perl"));
-    let mut dirs = BTreeSet::new();
-    for f in &files {
-        let mut p = Path::new(f.trim_start_matches('/')).parent();
-        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
-            dirs.insert(d.to_string_lossy().into_owned());
-            p = d.parent();
-        }
-    }
-    for d in &dirs {
-        l.dir(d, 0o755).expect("dir");
-    }
-    for f in &files {
-        let data = std::fs::read(f).expect("reading a perl file");
-        l.file(f.trim_start_matches('/'), &data, 0o755)
-            .expect("file");
-    }
+    add_binary_with_closure(&mut l, "/usr/bin/perl").expect("perl and its libraries");
     l.file("udp-echo.pl", UDP_ECHO.as_bytes(), 0o644)
         .expect("file");
     l.file("udp-client.pl", UDP_CLIENT.as_bytes(), 0o644)

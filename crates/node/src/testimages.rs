@@ -641,7 +641,7 @@ pub fn curl_image(base: Vec<u8>) -> io::Result<ImageBuilder> {
 /// Adds a host binary and every shared library `ldd` lists for it, at the
 /// same paths, with the parent directories (symlinks resolved: regular
 /// files only, so the image does not depend on the host's /lib layout).
-fn add_binary_with_closure(l: &mut LayerBuilder, binary: &str) -> io::Result<()> {
+pub fn add_binary_with_closure(l: &mut LayerBuilder, binary: &str) -> io::Result<()> {
     if !Path::new(binary).exists() {
         return Err(missing(binary));
     }
