@@ -9,11 +9,12 @@
 
 use k1s_api::resource::lookup;
 use k1s_apiserver::Api;
+use k1s_controllers::informer::{ListWatch, Update};
 use k1s_proxy::batching::{next_batch, MAX_SERVICES_PER_COMMIT};
 use k1s_proxy::metrics::ProxyMetrics;
 use k1s_proxy::tracker::Tracker;
 use k1s_proxy::{generation, Applier, Config, DriftChecks, Proxy};
-use k1s_store::{EventKind, Store, WatchError};
+use k1s_store::{EventKind, Store};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -65,52 +66,32 @@ impl Feed {
     /// Lists `prefix` into the tracker, then follows its watch; lists again
     /// when the watch falls behind, so no change (deletions included) is lost.
     async fn run(self, prefix: String, kind: Kind) {
-        loop {
-            let page = match self.store.list(&prefix, None, None, None) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(%prefix, "proxy: listing failed: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+        let mut updates = ListWatch::new(self.store.clone(), prefix, "the proxy");
+        while let Some(update) = updates.next().await {
+            match update {
+                Update::Listed(page) => {
+                    // Parsed one at a time into the tracker's own form: the
+                    // full objects of a large list never all exist at once.
+                    let objs = page.items.iter().filter_map(|r| identify(r));
+                    let mut t = lock(&self.tracker);
+                    match kind {
+                        Kind::Service => t.replace_services(objs, SystemTime::now()),
+                        Kind::Slice => t.replace_slices(objs, SystemTime::now()),
+                    }
+                    self.queued(&t);
                 }
-            };
-            // Parsed one at a time into the tracker's own form: the full
-            // objects of a large list never all exist at once.
-            let objs = page.items.iter().filter_map(|r| identify(r));
-            {
-                let mut t = lock(&self.tracker);
-                match kind {
-                    Kind::Service => t.replace_services(objs, SystemTime::now()),
-                    Kind::Slice => t.replace_slices(objs, SystemTime::now()),
+                Update::Changed(event) => {
+                    let Some((ns, name, obj)) = identify(&event.object) else {
+                        continue;
+                    };
+                    let obj = (event.kind != EventKind::Deleted).then_some(&obj);
+                    let mut t = lock(&self.tracker);
+                    match kind {
+                        Kind::Service => t.service(&ns, &name, obj, SystemTime::now()),
+                        Kind::Slice => t.slice(&ns, &name, obj, SystemTime::now()),
+                    }
+                    self.queued(&t);
                 }
-                self.queued(&t);
-            }
-            let rv = page.resource_version;
-            drop(page);
-            let mut watcher = match self.store.watch(&prefix, None, rv) {
-                Ok(w) => w,
-                Err(WatchError::TooOld { .. }) => continue,
-                Err(e) => {
-                    tracing::error!(%prefix, "proxy: watching failed: {e}");
-                    return;
-                }
-            };
-            loop {
-                let event = match watcher.next().await {
-                    Ok(e) => e,
-                    Err(WatchError::Closed) => return,
-                    Err(_) => break,
-                };
-                let Some((ns, name, obj)) = identify(&event.object) else {
-                    continue;
-                };
-                let obj = (event.kind != EventKind::Deleted).then_some(&obj);
-                let mut t = lock(&self.tracker);
-                match kind {
-                    Kind::Service => t.service(&ns, &name, obj, SystemTime::now()),
-                    Kind::Slice => t.slice(&ns, &name, obj, SystemTime::now()),
-                }
-                self.queued(&t);
             }
         }
     }

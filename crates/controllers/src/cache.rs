@@ -5,8 +5,9 @@
 //! and takes a controller's own writes at once ("write-through"), so the
 //! controller's next decision sees them before the watch delivers them.
 
+use crate::informer::{ListWatch, Update};
 use k1s_api::ResourceInfo;
-use k1s_store::{EventKind, Store, WatchError};
+use k1s_store::{EventKind, Store};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -335,38 +336,18 @@ impl Informer {
     /// Lists and watches forever (until the store closes).
     pub async fn run(self: Arc<Self>, store: Arc<Store>) {
         let prefix = self.resource.storage_prefix();
-        loop {
-            let page = match store.list(&prefix, None, None, None) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(%prefix, "listing for a cache failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    continue;
+        let mut updates = ListWatch::new(store, prefix, "a cache");
+        while let Some(update) = updates.next().await {
+            match update {
+                Update::Listed(page) => {
+                    let items = page
+                        .items
+                        .iter()
+                        .filter_map(|raw| serde_json::from_slice::<Value>(raw).ok());
+                    self.replace(items, page.resource_version);
+                    self.synced.send_replace(true);
                 }
-            };
-            let items = page
-                .items
-                .iter()
-                .filter_map(|raw| serde_json::from_slice::<Value>(raw).ok());
-            self.replace(items, page.resource_version);
-            let rv = page.resource_version;
-            drop(page);
-            self.synced.send_replace(true);
-            let mut watcher = match store.watch(&prefix, None, rv) {
-                Ok(w) => w,
-                Err(WatchError::TooOld { .. }) => continue,
-                Err(e) => {
-                    tracing::error!(%prefix, "watching for a cache failed: {e}");
-                    return;
-                }
-            };
-            loop {
-                match watcher.next().await {
-                    Ok(event) => self.apply(event.kind, &event.object, event.rv),
-                    Err(WatchError::Closed) => return,
-                    // Too old or lagged: list again so nothing is missed.
-                    Err(_) => break,
-                }
+                Update::Changed(event) => self.apply(event.kind, &event.object, event.rv),
             }
         }
     }

@@ -1,10 +1,83 @@
-//! The watch loop every controller runs: list, then watch from the list's
-//! resourceVersion, re-listing when the watch falls behind or its version
-//! is no longer in the history (410). Calls `handle` with each changed key.
+//! The watch loop every cache and controller runs: list, then watch from
+//! the list's resourceVersion, re-listing when the watch falls behind or its
+//! version is no longer in the history (410). `ListWatch` yields what it
+//! sees; `run` calls a handler with each changed key.
 
-use k1s_store::{Key, Store, WatchError};
+use k1s_store::{Event, Key, ListPage, Store, WatchError, Watcher};
 use std::future::Future;
 use std::sync::Arc;
+
+/// What a list+watch loop saw next.
+pub enum Update {
+    /// A full (re)list: everything under the prefix at its resourceVersion.
+    Listed(ListPage),
+    /// One change after the last list.
+    Changed(Arc<Event>),
+}
+
+enum Step {
+    List,
+    /// Listed at this version; the watch starts after the consumer has
+    /// taken the list (and dropped it, for a large one).
+    WatchFrom(u64),
+    Watching(Watcher),
+}
+
+/// List, then watch; list again whenever the watch cannot go on.
+pub struct ListWatch {
+    store: Arc<Store>,
+    prefix: String,
+    /// Who watches, for the log ("a controller", "the proxy").
+    who: &'static str,
+    step: Step,
+}
+
+impl ListWatch {
+    pub fn new(store: Arc<Store>, prefix: String, who: &'static str) -> ListWatch {
+        ListWatch {
+            store,
+            prefix,
+            who,
+            step: Step::List,
+        }
+    }
+
+    /// The next list or change; `None` when the store is closed (or a
+    /// watch cannot be started at all).
+    pub async fn next(&mut self) -> Option<Update> {
+        loop {
+            match &mut self.step {
+                Step::List => match self.store.list(&self.prefix, None, None, None) {
+                    Ok(page) => {
+                        self.step = Step::WatchFrom(page.resource_version);
+                        return Some(Update::Listed(page));
+                    }
+                    Err(e) => {
+                        let (prefix, who) = (&self.prefix, self.who);
+                        tracing::error!(%prefix, "listing for {who} failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                },
+                Step::WatchFrom(rv) => match self.store.watch(&self.prefix, None, *rv) {
+                    Ok(w) => self.step = Step::Watching(w),
+                    // Changed again since the list: list again.
+                    Err(WatchError::TooOld { .. }) => self.step = Step::List,
+                    Err(e) => {
+                        let (prefix, who) = (&self.prefix, self.who);
+                        tracing::error!(%prefix, "watching for {who} failed: {e}");
+                        return None;
+                    }
+                },
+                Step::Watching(w) => match w.next().await {
+                    Ok(event) => return Some(Update::Changed(event)),
+                    Err(WatchError::Closed) => return None,
+                    // Fell behind: re-list so no change is missed.
+                    Err(_) => self.step = Step::List,
+                },
+            }
+        }
+    }
+}
 
 /// Runs forever: `handle(key)` for every object under `prefix` at start
 /// and after every change. Errors inside `handle` are the handler's to log.
@@ -13,36 +86,17 @@ where
     F: FnMut(Key) -> Fut,
     Fut: Future<Output = ()>,
 {
-    loop {
-        let page = match store.list(&prefix, None, None, None) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(%prefix, "listing for a controller failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+    let mut updates = ListWatch::new(store, prefix.clone(), "a controller");
+    while let Some(update) = updates.next().await {
+        match update {
+            Update::Listed(page) => {
+                for raw in &page.items {
+                    if let Some(key) = key_of(&prefix, raw) {
+                        handle(key).await;
+                    }
+                }
             }
-        };
-        for raw in &page.items {
-            if let Some(key) = key_of(&prefix, raw) {
-                handle(key).await;
-            }
-        }
-        let mut watcher = match store.watch(&prefix, None, page.resource_version) {
-            Ok(w) => w,
-            // Changed again since the list: list again.
-            Err(WatchError::TooOld { .. }) => continue,
-            Err(e) => {
-                tracing::error!(%prefix, "watching for a controller failed: {e}");
-                return;
-            }
-        };
-        loop {
-            match watcher.next().await {
-                Ok(event) => handle(event.key.clone()).await,
-                Err(WatchError::Closed) => return,
-                // Fell behind: re-list so no change is missed.
-                Err(_) => break,
-            }
+            Update::Changed(event) => handle(event.key.clone()).await,
         }
     }
 }
