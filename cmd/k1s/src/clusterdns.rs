@@ -3,8 +3,9 @@
 
 use k1s_api::resource::lookup;
 use k1s_apiserver::Api;
+use k1s_controllers::informer;
 use k1s_dns::{Dns, DnsConfig, Kind, ZoneConfig, ZoneUpdater};
-use k1s_store::Key;
+use k1s_store::{Key, ListPage};
 use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -56,19 +57,16 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
     // First sync: everything in one zone version, then answer NXDOMAIN for
     // real. Lists are parsed one object at a time into the zone builder:
     // the parsed objects of 10,000 Services never all exist at once.
-    let pages: Vec<(Kind, Vec<Vec<u8>>)> = WATCHED
+    let pages: Vec<(Kind, String, Option<ListPage>)> = WATCHED
         .iter()
         .filter_map(|(group, plural, kind)| {
-            let r = lookup(group, plural)?;
-            let page = api
-                .store()
-                .list(&r.storage_prefix(), None, None, None)
-                .ok()?;
-            Some((*kind, page.items))
+            let prefix = lookup(group, plural)?.storage_prefix();
+            let page = api.store().list(&prefix, None, None, None).ok();
+            Some((*kind, prefix, page))
         })
         .collect();
-    updater.apply_owned(pages.iter().flat_map(|(kind, items)| {
-        items.iter().filter_map(|raw| {
+    updater.apply_owned(pages.iter().flat_map(|(kind, _, page)| {
+        page.iter().flat_map(|p| &p.items).filter_map(|raw| {
             let v = serde_json::from_slice::<Value>(raw).ok()?;
             let (ns, name) = (
                 meta(&v, "namespace").to_string(),
@@ -77,7 +75,12 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
             Some((*kind, ns, name, Some(v)))
         })
     }));
-    drop(pages);
+    // The watches go on from these lists (no second list and rebuild); a
+    // resource that could not be listed is listed again by its watch.
+    let listed: Vec<(Kind, String, Option<u64>)> = pages
+        .into_iter()
+        .map(|(kind, prefix, page)| (kind, prefix, page.map(|p| p.resource_version)))
+        .collect();
     updater.set_synced();
 
     // Watch events go to one thread that folds whatever queued up while it
@@ -91,20 +94,18 @@ pub async fn run(api: Api, s: Settings) -> anyhow::Result<()> {
             .name("dns-zone".into())
             .spawn(move || publish_changes(&api, &updater, &queued))?;
     }
-    for (group, plural, kind) in WATCHED {
-        let Some(r) = lookup(group, plural) else {
-            continue;
+    for (kind, prefix, rv) in listed {
+        let changes = changes.clone();
+        // Fails only when the zone thread is gone, with the process.
+        let handle = move |key| {
+            let _ = changes.send((kind, key));
+            async {}
         };
-        let (changes, kind) = (changes.clone(), *kind);
-        tokio::spawn(k1s_controllers::informer::run(
-            api.store().clone(),
-            r.storage_prefix(),
-            move |key| {
-                // Fails only when the zone thread is gone, with the process.
-                let _ = changes.send((kind, key));
-                async {}
-            },
-        ));
+        let store = api.store().clone();
+        match rv {
+            Some(rv) => tokio::spawn(informer::run_after(store, prefix, rv, handle)),
+            None => tokio::spawn(informer::run(store, prefix, handle)),
+        };
     }
     let http_dns = dns.clone();
     tokio::spawn(async move {

@@ -42,6 +42,15 @@ impl ListWatch {
         }
     }
 
+    /// Watches from `rv`, after a list the caller took itself; lists only
+    /// if the watch cannot go on.
+    pub fn after(store: Arc<Store>, prefix: String, who: &'static str, rv: u64) -> ListWatch {
+        ListWatch {
+            step: Step::WatchFrom(rv),
+            ..ListWatch::new(store, prefix, who)
+        }
+    }
+
     /// The next list or change; `None` when the store is closed (or a
     /// watch cannot be started at all).
     pub async fn next(&mut self) -> Option<Update> {
@@ -81,17 +90,36 @@ impl ListWatch {
 
 /// Runs forever: `handle(key)` for every object under `prefix` at start
 /// and after every change. Errors inside `handle` are the handler's to log.
-pub async fn run<F, Fut>(store: Arc<Store>, prefix: String, mut handle: F)
+pub async fn run<F, Fut>(store: Arc<Store>, prefix: String, handle: F)
 where
     F: FnMut(Key) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut updates = ListWatch::new(store, prefix.clone(), "a controller");
+    let updates = ListWatch::new(store, prefix.clone(), "a controller");
+    handle_keys(updates, &prefix, handle).await
+}
+
+/// Like `run` for a caller that has already listed `prefix` at `rv` (and
+/// handled that list): `handle(key)` after every later change.
+pub async fn run_after<F, Fut>(store: Arc<Store>, prefix: String, rv: u64, handle: F)
+where
+    F: FnMut(Key) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let updates = ListWatch::after(store, prefix.clone(), "a controller", rv);
+    handle_keys(updates, &prefix, handle).await
+}
+
+async fn handle_keys<F, Fut>(mut updates: ListWatch, prefix: &str, mut handle: F)
+where
+    F: FnMut(Key) -> Fut,
+    Fut: Future<Output = ()>,
+{
     while let Some(update) = updates.next().await {
         match update {
             Update::Listed(page) => {
                 for raw in &page.items {
-                    if let Some(key) = key_of(&prefix, raw) {
+                    if let Some(key) = key_of(prefix, raw) {
                         handle(key).await;
                     }
                 }
